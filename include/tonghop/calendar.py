@@ -1,0 +1,132 @@
+"""The reporting calendar: periods, their deadlines and open windows, read from one YAML file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import yaml
+
+PERIOD_ID = re.compile(r"^\d{4}-[A-Z0-9]+$")
+
+
+class CalendarError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Period:
+    id: str
+    name: str
+    kind: str
+    year: int
+    opens_at: dt.datetime
+    commune_deadline: dt.datetime
+    closes_at: dt.datetime
+    district_deadline: dt.datetime | None = None
+    province_deadline: dt.datetime | None = None
+
+    def accepts_at(self, received_at: dt.datetime) -> bool:
+        """Whether a file received then may still be processed for this period."""
+        return self.opens_at <= received_at <= self.closes_at
+
+    def on_time(self, received_at: dt.datetime) -> bool:
+        return received_at <= self.commune_deadline
+
+    @property
+    def deadline_date(self) -> dt.date:
+        return self.commune_deadline.date()
+
+
+def _end_of_day(day: dt.date, tz: ZoneInfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(23, 59, 59, 999999), tzinfo=tz)
+
+
+def _start_of_day(day: dt.date, tz: ZoneInfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(0, 0), tzinfo=tz)
+
+
+def _month_day(year: int, text: str) -> dt.date:
+    month, day = (int(x) for x in text.split("-"))
+    return dt.date(year, month, day)
+
+
+def _as_date(value: object) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+@dataclass(frozen=True)
+class Calendar:
+    timezone: ZoneInfo
+    periods: dict[str, Period]
+    consolidation_times: tuple[tuple[int, int, int, int], ...]  # (month, day, hour, minute)
+
+    def get(self, period_id: str) -> Period:
+        try:
+            return self.periods[period_id]
+        except KeyError:
+            raise CalendarError(f"unknown period {period_id!r}") from None
+
+    def __contains__(self, period_id: object) -> bool:
+        return period_id in self.periods
+
+    def latest_due_before(self, moment: dt.datetime) -> Period:
+        """The period whose commune deadline passed most recently before `moment`."""
+        due = [p for p in self.periods.values() if p.commune_deadline < moment]
+        if not due:
+            raise CalendarError(f"no period is due before {moment.isoformat()}")
+        return max(due, key=lambda p: p.commune_deadline)
+
+    def consolidation_crons(self) -> list[str]:
+        """Cron expressions (local time) for the scheduled consolidation runs of recurring periods."""
+        return [f"{minute} {hour} {day} {month} *" for month, day, hour, minute in self.consolidation_times]
+
+
+@functools.cache
+def load_calendar(path: Path | str) -> Calendar:
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    tz = ZoneInfo(raw["timezone"])
+    periods: dict[str, Period] = {}
+    times = []
+    for spec in raw.get("recurring", []):
+        when, hm = spec["consolidate"].split()
+        month, day = (int(x) for x in when.split("-"))
+        hour, minute = (int(x) for x in hm.split(":"))
+        times.append((month, day, hour, minute))
+        for year in range(raw["years"]["first"], raw["years"]["last"] + 1):
+            deadline = _end_of_day(_month_day(year, spec["commune_deadline"]), tz)
+            pid = f"{year}-{spec['kind']}"
+            periods[pid] = Period(
+                id=pid,
+                name=spec["name"].format(year=year),
+                kind=spec["kind"],
+                year=year,
+                opens_at=_start_of_day(_month_day(year, spec["opens"]), tz),
+                commune_deadline=deadline,
+                closes_at=deadline + dt.timedelta(days=int(spec["closes_after_days"])),
+                district_deadline=_end_of_day(_month_day(year, spec["district_deadline"]), tz)
+                if spec.get("district_deadline") else None,
+                province_deadline=_end_of_day(_month_day(year, spec["province_deadline"]), tz)
+                if spec.get("province_deadline") else None,
+            )
+    for spec in raw.get("adhoc") or []:
+        pid = spec["id"]
+        if not PERIOD_ID.match(pid):
+            raise CalendarError(f"ad-hoc period id {pid!r} must look like 2026-DX1")
+        if pid in periods:
+            raise CalendarError(f"period {pid} is defined twice")
+        deadline = _end_of_day(_as_date(spec["commune_deadline"]), tz)
+        periods[pid] = Period(
+            id=pid,
+            name=spec["name"],
+            kind="ADHOC",
+            year=int(pid[:4]),
+            opens_at=_start_of_day(_as_date(spec["opens"]), tz),
+            commune_deadline=deadline,
+            closes_at=_end_of_day(_as_date(spec["closes"]), tz),
+        )
+    return Calendar(timezone=tz, periods=periods, consolidation_times=tuple(times))

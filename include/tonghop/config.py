@@ -1,0 +1,52 @@
+"""Runtime settings, from environment variables with embedded defaults (local folders, SQLite).
+
+| variable                | default                               |
+|-------------------------|---------------------------------------|
+| TONGHOP_HOME            | <project>/var                         |
+| TONGHOP_INBOX           | $TONGHOP_HOME/inbox                   |
+| TONGHOP_WAREHOUSE_URL   | sqlite:///$TONGHOP_HOME/warehouse.sqlite |
+| TONGHOP_OUTPUT          | $TONGHOP_HOME/runs                    |
+| TONGHOP_CALENDAR        | <project>/config/calendar.yaml        |
+| TONGHOP_HIERARCHY       | vietnam-provinces (or a CSV path)     |
+| TONGHOP_EXPECTATIONS    | <project>/expectations                |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from tonghop.hierarchy import DEFAULT_SOURCE
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    inbox: Path
+    warehouse_url: str
+    output_dir: Path
+    calendar_path: Path
+    hierarchy_source: str
+    expectations_dir: Path
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        env = os.environ
+        home = Path(env.get("TONGHOP_HOME", PROJECT_ROOT / "var"))
+        settings = cls(
+            home=home,
+            inbox=Path(env.get("TONGHOP_INBOX", home / "inbox")),
+            warehouse_url=env.get("TONGHOP_WAREHOUSE_URL", f"sqlite:///{home / 'warehouse.sqlite'}"),
+            output_dir=Path(env.get("TONGHOP_OUTPUT", home / "runs")),
+            calendar_path=Path(env.get("TONGHOP_CALENDAR", PROJECT_ROOT / "config" / "calendar.yaml")),
+            hierarchy_source=env.get("TONGHOP_HIERARCHY", DEFAULT_SOURCE),
+            expectations_dir=Path(env.get("TONGHOP_EXPECTATIONS", PROJECT_ROOT / "expectations")),
+        )
+        given = {k: v for k, v in overrides.items() if v is not None}
+        for key in ("inbox", "output_dir", "calendar_path", "expectations_dir", "home"):
+            if key in given:
+                given[key] = Path(given[key])
+        return replace(settings, **given)
