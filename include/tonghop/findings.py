@@ -1,0 +1,81 @@
+"""Findings: what is wrong with a report, where, and how to say it in Vietnamese."""
+
+from __future__ import annotations
+
+import functools
+import string
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ERROR, WARNING = "error", "warning"
+SEVERITY_LABELS = {ERROR: "Lỗi", WARNING: "Cảnh báo"}
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    severity: str
+    title: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    submission_id: str
+    check_id: str
+    severity: str
+    message: str
+    sheet: str | None = None
+    cell: str | None = None  # every cell involved, comma-separated ("D11, D7, D8")
+    field_key: str | None = None
+    label: str | None = None
+    value: str | None = None
+    expected: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Lenient(dict):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+@functools.cache
+def load_catalogue(expectations_dir: Path) -> dict[str, Check]:
+    raw = yaml.safe_load((Path(expectations_dir) / "checks.yaml").read_text(encoding="utf-8"))
+    checks = {}
+    for check_id, item in raw.items():
+        if item["severity"] not in (ERROR, WARNING):
+            raise ValueError(f"{check_id}: severity must be {ERROR} or {WARNING}")
+        checks[check_id] = Check(check_id, item["severity"], item["title"], item["message"])
+    return checks
+
+
+def render(template: str, context: Mapping[str, Any]) -> str:
+    return string.Formatter().vformat(template, (), _Lenient({k: "" if v is None else v
+                                                              for k, v in context.items()}))
+
+
+def make_finding(check: Check, submission_id: str, context: Mapping[str, Any], *,
+                 sheet: str | None = None, cells: list[str] | None = None, field_key: str | None = None,
+                 label: str | None = None) -> Finding:
+    text = render(check.message, context)
+    if sheet:
+        text = f"Trang «{sheet}»: {text}"
+    return Finding(
+        submission_id=submission_id,
+        check_id=check.id,
+        severity=check.severity,
+        message=text,
+        sheet=sheet,
+        cell=", ".join(cells) if cells else None,
+        field_key=field_key,
+        label=label,
+        value=None if context.get("value") in (None, "") else str(context["value"]),
+        expected=None if context.get("expected") in (None, "") else str(context["expected"]),
+    )

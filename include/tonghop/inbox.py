@@ -1,0 +1,84 @@
+"""Where commune files arrive. Layout: `<period>/<province code>/<commune code>/<file name>`.
+
+The commune a file was submitted for is the folder it was put in (by the upload form or the district
+officer), never what the workbook says; the received time is the file's modification time. Every file
+under a period's folder is a submission, whatever it is: nothing there is skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+
+UNPLACED_BATCH = "unplaced"
+
+
+def inbox_relative_path(period_id: str, province_code: str | None, commune_code: str, file_name: str) -> Path:
+    return Path(period_id) / (province_code or UNPLACED_BATCH) / commune_code / file_name
+
+
+@dataclass(frozen=True)
+class InboxFile:
+    key: str  # path relative to the inbox root, with '/' separators
+    period_id: str
+    province_code: str | None
+    submitted_for: str | None  # commune code from the folder; None when the file is not in a commune folder
+    received_at: dt.datetime  # aware, UTC
+    size: int
+
+    @property
+    def file_name(self) -> str:
+        return PurePosixPath(self.key).name
+
+    @property
+    def batch(self) -> str:
+        return self.province_code or UNPLACED_BATCH
+
+
+class Inbox(Protocol):
+    def list(self, period_id: str) -> list[InboxFile]: ...
+
+    def read(self, item: InboxFile) -> bytes: ...
+
+
+def _placement(parts: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """(province, commune) from the folders between the period folder and the file."""
+    if len(parts) == 3:
+        return parts[0], parts[1]
+    return (parts[0] if len(parts) > 1 else None), None
+
+
+class LocalInbox:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def list(self, period_id: str) -> list[InboxFile]:
+        base = self.root / period_id
+        if not base.is_dir():
+            return []
+        items = []
+        for path in sorted(p for p in base.rglob("*") if p.is_file()):
+            stat = path.stat()
+            province, commune = _placement(path.relative_to(base).parts)
+            items.append(InboxFile(
+                key=path.relative_to(self.root).as_posix(),
+                period_id=period_id,
+                province_code=province,
+                submitted_for=commune,
+                received_at=dt.datetime.fromtimestamp(stat.st_mtime, tz=dt.UTC),
+                size=stat.st_size,
+            ))
+        return items
+
+    def read(self, item: InboxFile) -> bytes:
+        return (self.root / item.key).read_bytes()
+
+
+def group_by_batch(items: list[InboxFile]) -> dict[str, list[InboxFile]]:
+    batches: dict[str, list[InboxFile]] = defaultdict(list)
+    for item in items:
+        batches[item.batch].append(item)
+    return dict(sorted(batches.items()))

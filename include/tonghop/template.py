@@ -1,0 +1,264 @@
+"""Writes the commune report workbook from the template spec: blank (pre-filled identification) or filled."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.packaging.custom import StringProperty
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
+from openpyxl.utils.cell import column_index_from_string, coordinate_from_string, get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.worksheet import Worksheet
+
+from tonghop.calendar import Period
+from tonghop.hierarchy import Hierarchy
+from tonghop.spec import Field, Section, TemplateSpec, load_spec
+
+YES, NO = "Có", "Không"
+INSTRUCTIONS_SHEET = "Hướng dẫn"
+
+_thin = Side(style="thin", color="808080")
+BORDER = Border(left=_thin, right=_thin, top=_thin, bottom=_thin)
+FILL_INPUT = PatternFill("solid", fgColor="FFF2CC")  # light yellow: type here
+FILL_PREFILLED = PatternFill("solid", fgColor="E7E6E6")  # grey: filled by the system, locked
+FILL_FORMULA = PatternFill("solid", fgColor="DDEBF7")  # blue: computed
+FILL_HEADER = PatternFill("solid", fgColor="BDD7EE")
+FONT_TITLE = Font(name="Times New Roman", size=13, bold=True)
+FONT_BODY = Font(name="Times New Roman", size=12)
+FONT_BOLD = Font(name="Times New Roman", size=12, bold=True)
+FONT_HINT = Font(name="Times New Roman", size=11, italic=True, color="595959")
+WRAP = Alignment(wrap_text=True, vertical="center")
+CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
+UNLOCKED = Protection(locked=False)
+
+COLUMN_WIDTHS = {"A": 7, "B": 58, "C": 16}
+VALUE_WIDTH = 17
+
+
+def prefill_values(spec: TemplateSpec, hierarchy: Hierarchy, period: Period, commune_code: str) -> dict[str, str]:
+    """Values of the locked identification cells for one commune and period."""
+    unit = hierarchy[commune_code]
+    values = {
+        "template_version": spec.version,
+        "period_id": period.id,
+        "period_name": period.name,
+    }
+    for level, code in hierarchy.ancestors(unit.code).items():
+        values[f"{level}_code"] = code
+        values[f"{level}_name"] = hierarchy[code].name
+    return values
+
+
+def _excel_value(f: Field, value: Any) -> Any:
+    if value is None:
+        return None
+    if f.type == "yesno" and isinstance(value, bool):
+        return YES if value else NO
+    if isinstance(value, Decimal | int | float | str | dt.date):
+        return value
+    raise TypeError(f"field {f.key}: cannot write {type(value).__name__}")
+
+
+def _validation(f: Field) -> DataValidation | None:
+    title = "Giá trị không hợp lệ"
+    if f.type == "count":
+        dv = DataValidation(type="whole", operator="between", formula1=str(int(f.min or 0)),
+                            formula2=str(int(f.max)), allow_blank=True)
+        dv.error = f"Nhập số nguyên từ {int(f.min or 0)} trở lên (ví dụ 0, 12, 1250)."
+    elif f.type in ("amount", "rate"):
+        dv = DataValidation(type="decimal", operator="between", formula1=str(f.min or 0),
+                            formula2=str(f.max), allow_blank=True)
+        dv.error = ("Nhập số không âm, đơn vị triệu đồng (ví dụ 466,25)." if f.type == "amount"
+                    else "Nhập tỷ lệ phần trăm từ 0 đến 100 (ví dụ 3,25).")
+    elif f.type == "yesno":
+        dv = DataValidation(type="list", formula1=f'"{YES},{NO}"', allow_blank=True)
+        dv.error = f"Chọn «{YES}» hoặc «{NO}»."
+    elif f.type == "date":
+        dv = DataValidation(type="date", operator="greaterThan", formula1="36526", allow_blank=True)
+        dv.error = "Nhập ngày theo dạng ngày/tháng/năm."
+    else:
+        return None
+    dv.errorTitle = title
+    dv.showErrorMessage = True
+    dv.promptTitle = f.label[:32]
+    dv.prompt = (f.unit and f"Đơn vị: {f.unit}") or None
+    dv.showInputMessage = bool(dv.prompt)
+    return dv
+
+
+def _style_table(ws: Worksheet, section: Section, last_row: int, last_col: int) -> None:
+    for row in ws.iter_rows(min_row=section.header_row, max_row=last_row, min_col=1, max_col=last_col):
+        for cell in row:
+            cell.border = BORDER
+            if cell.font == Font():
+                cell.font = FONT_BODY
+
+
+def _write_section(ws: Worksheet, spec: TemplateSpec, section: Section, prefilled: Mapping[str, Any],
+                   values: Mapping[str, Any], period: Period) -> None:
+    ws.sheet_view.showGridLines = False
+    fields = section.fields
+    last_col = max(column_index_from_string(coordinate_from_string(c)[0])
+                   for c in [f.cell for f in fields] + list(section.headers) + [c for c, _, _ in
+                                                                                section.formula_cells()])
+    last_row = max([f.row for f in fields] + [coordinate_from_string(c)[1] for c, _, _ in
+                                               section.formula_cells()])
+    ws["A1"] = spec.title
+    ws["A1"].font = FONT_TITLE
+    ws["A2"] = f"{section.title} — {period.name}"
+    ws["A2"].font = FONT_BOLD
+    if section.unit_note:
+        ws.cell(row=2, column=last_col, value=section.unit_note).font = FONT_HINT
+    for cell, text in section.headers.items():
+        ws[cell] = text
+        ws[cell].font = FONT_BOLD
+        ws[cell].alignment = CENTER
+        ws[cell].fill = FILL_HEADER
+    for rng in section.merges:
+        ws.merge_cells(rng)
+        for row in ws[rng]:
+            for c in row:
+                c.fill = FILL_HEADER
+    layout = section.layout
+    for item in section.row_texts:
+        r = item["row"]
+        for key, col in (("number", "number_column"), ("label", "label_column"), ("unit", "unit_column"),
+                         ("group", "group_column")):
+            if item.get(key) and layout.get(col):
+                cell = ws[f"{layout[col]}{r}"]
+                cell.value = item[key]
+                cell.font = FONT_BOLD if item.get("bold") else FONT_BODY
+                cell.alignment = CENTER if key in ("number", "unit") else WRAP
+    for note in section.notes:
+        cell = ws[note["cell"]]
+        cell.value = note["text"]
+        cell.font = {"subheader": FONT_BOLD, "hint": FONT_HINT}.get(note.get("style"), FONT_BOLD)
+        cell.alignment = WRAP
+    for cell_ref, formula, number_format in section.formula_cells():
+        cell = ws[cell_ref]
+        cell.value = formula
+        cell.fill = FILL_FORMULA
+        cell.number_format = number_format or "General"
+    validations: dict[str, DataValidation] = {}
+    for f in fields:
+        cell = ws[f.cell]
+        cell.font = FONT_BODY
+        if f.number_format:
+            cell.number_format = f.number_format
+        if f.type in ("code", "period", "phone"):
+            cell.number_format = "@"
+        elif f.type == "date":
+            cell.number_format = "dd/mm/yyyy"
+        cell.alignment = Alignment(horizontal="left" if not f.is_numeric else "right", vertical="center")
+        if f.prefilled:
+            cell.value = prefilled.get(f.prefilled)
+            cell.fill = FILL_PREFILLED
+        elif f.formula:
+            cell.value = values.get(f.key, f.formula)
+            cell.fill = FILL_FORMULA
+            cell.font = FONT_BOLD
+        else:
+            cell.value = _excel_value(f, values.get(f.key))
+            cell.fill = FILL_INPUT
+            cell.protection = UNLOCKED
+            dv_key = f"{f.type}:{f.min}:{f.max}"
+            if dv_key not in validations:
+                dv = _validation(f)
+                if dv is None:
+                    continue
+                validations[dv_key] = dv
+                ws.add_data_validation(dv)
+            validations[dv_key].add(f.cell)
+    _style_table(ws, section, last_row, last_col)
+    for col, width in COLUMN_WIDTHS.items():
+        ws.column_dimensions[col].width = width
+    if layout.get("group_column") == "B":
+        ws.column_dimensions["B"].width = 22
+        ws.column_dimensions["C"].width = 44
+    for idx in range(4, last_col + 1):
+        ws.column_dimensions[get_column_letter(idx)].width = VALUE_WIDTH
+    if section.key == "identification":
+        ws.column_dimensions["C"].width = 40
+    ws.freeze_panes = ws.cell(row=section.header_row + 1, column=1)
+    ws.print_title_rows = f"1:{section.header_row}"
+    ws.print_area = f"A1:{get_column_letter(last_col)}{last_row}"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.orientation = "landscape" if last_col > 5 else "portrait"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.oddFooter.center.text = "Trang &P / &N"
+    ws.protection.sheet = True
+    ws.protection.formatColumns = False
+    ws.protection.formatRows = False
+
+
+def _write_instructions(ws: Worksheet, spec: TemplateSpec, prefilled: Mapping[str, Any], period: Period) -> None:
+    deadline = period.commune_deadline.strftime("%d/%m/%Y")
+    place = ", ".join(str(prefilled[k]) for k in ("commune_name", "district_name", "province_name")
+                      if prefilled.get(k))
+    lines: list[tuple[str, Font, PatternFill | None]] = [
+        (spec.title, FONT_TITLE, None),
+        (f"{period.name} — {place}", FONT_BOLD, None),
+        (f"Hạn gửi: trước hết ngày {deadline} (giờ Việt Nam), gửi Phòng Lao động - Thương binh và Xã hội.",
+         FONT_BOLD, None),
+        ("", FONT_BODY, None),
+        ("HƯỚNG DẪN ĐIỀN BIỂU", FONT_BOLD, None),
+        ("1. Chỉ nhập số liệu vào các ô màu vàng. Các ô khác đã được khóa.", FONT_BODY, FILL_INPUT),
+        ("2. Các ô màu xám đã được điền sẵn thông tin của đơn vị và kỳ báo cáo; không sửa các ô này.", FONT_BODY,
+         FILL_PREFILLED),
+        ("3. Các ô màu xanh được tính tự động bằng công thức (tổng cộng, tỷ lệ tham khảo).", FONT_BODY,
+         FILL_FORMULA),
+        ("4. Không để trống ô bắt buộc: nếu không có số liệu thì nhập số 0. Ô để trống được coi là chưa báo cáo.",
+         FONT_BODY, None),
+        ("5. Số hộ, số người nhập số nguyên không âm. Kinh phí nhập theo đơn vị triệu đồng, "
+         "tối đa 3 chữ số thập phân (ví dụ 466,25).", FONT_BODY, None),
+        ("6. Dự án không thuộc đối tượng: chọn «Không» ở cột «Thuộc đối tượng» và để 0 ở các cột kinh phí.",
+         FONT_BODY, None),
+        ("7. Số liệu phải khớp nhau: số hộ cuối kỳ = đầu năm − thoát + tái + phát sinh mới; "
+         "số hộ nghèo + cận nghèo không vượt tổng số hộ; các nhóm đặc điểm không vượt số hộ nghèo cuối kỳ; "
+         "tổng 3 nhóm phân loại bằng số hộ nghèo + cận nghèo cuối kỳ.", FONT_BODY, None),
+        ("8. Không đổi tên, thêm hoặc xóa trang tính; không chèn dòng, cột. Gửi lại tệp đã sửa "
+         "trước khi kỳ báo cáo đóng nếu được yêu cầu; bản gửi sau cùng được sử dụng.", FONT_BODY, None),
+        ("", FONT_BODY, None),
+        (f"Mẫu biểu: {spec.template_id}, phiên bản {spec.version}.", FONT_HINT, None),
+    ]
+    ws.column_dimensions["A"].width = 120
+    for idx, (text, font, fill) in enumerate(lines, start=1):
+        cell = ws.cell(row=idx, column=1, value=text)
+        cell.font = font
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        if fill:
+            cell.fill = fill
+    ws.sheet_view.showGridLines = False
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_setup.fitToHeight = 0
+    ws.protection.sheet = True
+
+
+def build_workbook(prefilled: Mapping[str, Any], period: Period, values: Mapping[str, Any] | None = None,
+                   spec: TemplateSpec | None = None) -> Workbook:
+    spec = spec or load_spec()
+    wb = Workbook()
+    wb.remove(wb.active)
+    _write_instructions(wb.create_sheet(INSTRUCTIONS_SHEET), spec, prefilled, period)
+    for section in spec.sections:
+        _write_section(wb.create_sheet(section.sheet), spec, section, prefilled, values or {}, period)
+    wb.active = 1
+    wb.custom_doc_props.append(StringProperty(name=spec.property_name, value=f"{spec.template_id}/{spec.version}"))
+    wb.properties.title = f"{spec.title} — {period.name}"
+    wb.properties.creator = "tonghop"
+    return wb
+
+
+def write_workbook(path: Path, prefilled: Mapping[str, Any], period: Period,
+                   values: Mapping[str, Any] | None = None, spec: TemplateSpec | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    build_workbook(prefilled, period, values, spec).save(path)
+    return path
