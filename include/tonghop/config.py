@@ -9,6 +9,7 @@
 | TONGHOP_CALENDAR        | <project>/config/calendar.yaml        |
 | TONGHOP_HIERARCHY       | vietnam-provinces (or a CSV path)     |
 | TONGHOP_EXPECTATIONS    | <project>/expectations                |
+| TONGHOP_SCOPE           | (all) — a unit code: only its communes are expected |
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Settings:
     calendar_path: Path
     hierarchy_source: str
     expectations_dir: Path
+    scope: str | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -44,6 +46,7 @@ class Settings:
             calendar_path=Path(env.get("TONGHOP_CALENDAR", PROJECT_ROOT / "config" / "calendar.yaml")),
             hierarchy_source=env.get("TONGHOP_HIERARCHY", DEFAULT_SOURCE),
             expectations_dir=Path(env.get("TONGHOP_EXPECTATIONS", PROJECT_ROOT / "expectations")),
+            scope=env.get("TONGHOP_SCOPE") or None,
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for key in ("inbox", "output_dir", "calendar_path", "expectations_dir", "home"):
