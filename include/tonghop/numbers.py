@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -48,7 +49,7 @@ def to_decimal(value: object) -> Decimal | None:
 
 def fmt(value: object, decimals: int | None = None) -> str:
     """A number in Vietnamese style (1.234.567,25) for messages and reports; '' for None."""
-    if value is None or (isinstance(value, float) and value != value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return str(value)

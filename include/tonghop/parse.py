@@ -45,7 +45,7 @@ def convert(f: Field, raw: Any) -> tuple[Any, bool]:
     if raw is None:
         return None, True
     if f.is_numeric:
-        if isinstance(raw, bool) or isinstance(raw, dt.date | dt.time | dt.timedelta):
+        if isinstance(raw, bool | dt.date | dt.time | dt.timedelta):
             return None, False
         if isinstance(raw, int):
             number = Decimal(raw)
@@ -108,9 +108,9 @@ def read_report(content: bytes, submission_id: str, file_name: str, spec: Templa
     """Parse one workbook. Raises StructureError when it is not a readable report of our template."""
     try:
         workbook = calamine.CalamineWorkbook.from_filelike(io.BytesIO(content))
-    except Exception as exc:  # calamine raises several unrelated types for foreign files
-        raise StructureError(make_finding(catalogue["TH-S-001"], submission_id,
-                                          {"file_name": file_name, "detail": f"{type(exc).__name__}: {exc}"[:200]}))
+    except Exception as exc:  # calamine raises unrelated types for foreign files; all mean "unreadable"
+        raise StructureError(make_finding(catalogue["TH-S-001"], submission_id, {
+            "file_name": file_name, "detail": f"{type(exc).__name__}: {exc}"[:200]})) from exc
     with workbook:
         missing = [name for name in spec.sheet_names if name not in workbook.sheet_names]
         if missing:

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -235,3 +236,40 @@ def _period_rows(calendar: Calendar) -> list[dict[str, Any]]:
              "district_deadline": _utc(p.district_deadline) if p.district_deadline else None,
              "province_deadline": _utc(p.province_deadline) if p.province_deadline else None}
             for p in calendar.periods.values()]
+
+
+def check_workbooks(settings: Settings, paths: Sequence[Path], period_id: str | None = None,
+                    unit_code: str | None = None, received_at: dt.datetime | None = None
+                    ) -> list[tuple[Path, list[Finding]]]:
+    """Validate workbooks offline, as if submitted for `unit_code` (default: the commune they name) and
+    received at `received_at` (default: the period's deadline), for `period_id` (default: theirs)."""
+    spec, catalogue = load_spec(), load_catalogue(settings.expectations_dir)
+    calendar = load_calendar(settings.calendar_path)
+    hierarchy = load_hierarchy(settings.hierarchy_source)
+    results: dict[Path, list[Finding]] = {p: [] for p in paths}
+    by_period: dict[str, list[tuple[InboxFile, ParsedReport]]] = defaultdict(list)
+    for path in paths:
+        sid = str(path)
+        try:
+            report = read_report(path.read_bytes(), sid, path.name, spec, catalogue)
+        except StructureError as exc:
+            results[path].append(exc.finding)
+            continue
+        pid = period_id or report.values.get("period_id") or ""
+        if pid not in calendar:
+            f = spec.by_key["period_id"]
+            results[path].append(make_finding(catalogue["TH-A-005"], sid, {
+                "cell": f.cell, "label": f.label, "value": pid, "expected": "một kỳ có trong lịch báo cáo"},
+                sheet=f.sheet, cells=[f.cell], field_key=f.key, label=f.label))
+            continue
+        period = calendar.get(pid)
+        commune = unit_code or hierarchy.canonical_code(report.values.get("commune_code"), hierarchy.leaf_level)
+        item = InboxFile(key=sid, period_id=pid, province_code=None, submitted_for=commune,
+                         received_at=received_at or period.commune_deadline, size=0)
+        by_period[pid].append((item, report))
+    validator = BatchValidator(spec, hierarchy, settings.expectations_dir)
+    path_of = {str(p): p for p in paths}
+    for pid, items in by_period.items():
+        for finding in validator.validate(calendar.get(pid), items):
+            results[path_of[finding.submission_id]].append(finding)
+    return list(results.items())

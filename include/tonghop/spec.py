@@ -134,6 +134,8 @@ class TemplateSpec:
     property_name: str
     sections: tuple[Section, ...]
     fields: tuple[Field, ...] = field(default=())
+    instructions_sheet: str = "Hướng dẫn"
+    instructions: tuple[dict[str, Any], ...] = ()
 
     @functools.cached_property
     def by_key(self) -> dict[str, Field]:
@@ -281,4 +283,6 @@ def load_spec(path: Path | str = SPEC_PATH) -> TemplateSpec:
         property_name=t["property_name"],
         sections=sections,
         fields=fields,
+        instructions_sheet=raw["instructions"]["sheet"],
+        instructions=tuple(raw["instructions"]["lines"]),
     )

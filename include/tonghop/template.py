@@ -20,7 +20,6 @@ from tonghop.hierarchy import Hierarchy
 from tonghop.spec import Field, Section, TemplateSpec, load_spec
 
 YES, NO = "Có", "Không"
-INSTRUCTIONS_SHEET = "Hướng dẫn"
 
 _thin = Side(style="thin", color="808080")
 BORDER = Border(left=_thin, right=_thin, top=_thin, bottom=_thin)
@@ -199,42 +198,21 @@ def _write_section(ws: Worksheet, spec: TemplateSpec, section: Section, prefille
 
 
 def _write_instructions(ws: Worksheet, spec: TemplateSpec, prefilled: Mapping[str, Any], period: Period) -> None:
-    deadline = period.commune_deadline.strftime("%d/%m/%Y")
-    place = ", ".join(str(prefilled[k]) for k in ("commune_name", "district_name", "province_name")
-                      if prefilled.get(k))
-    lines: list[tuple[str, Font, PatternFill | None]] = [
-        (spec.title, FONT_TITLE, None),
-        (f"{period.name} — {place}", FONT_BOLD, None),
-        (f"Hạn gửi: trước hết ngày {deadline} (giờ Việt Nam), gửi Phòng Lao động - Thương binh và Xã hội.",
-         FONT_BOLD, None),
-        ("", FONT_BODY, None),
-        ("HƯỚNG DẪN ĐIỀN BIỂU", FONT_BOLD, None),
-        ("1. Chỉ nhập số liệu vào các ô màu vàng. Các ô khác đã được khóa.", FONT_BODY, FILL_INPUT),
-        ("2. Các ô màu xám đã được điền sẵn thông tin của đơn vị và kỳ báo cáo; không sửa các ô này.", FONT_BODY,
-         FILL_PREFILLED),
-        ("3. Các ô màu xanh được tính tự động bằng công thức (tổng cộng, tỷ lệ tham khảo).", FONT_BODY,
-         FILL_FORMULA),
-        ("4. Không để trống ô bắt buộc: nếu không có số liệu thì nhập số 0. Ô để trống được coi là chưa báo cáo.",
-         FONT_BODY, None),
-        ("5. Số hộ, số người nhập số nguyên không âm. Kinh phí nhập theo đơn vị triệu đồng, "
-         "tối đa 3 chữ số thập phân (ví dụ 466,25).", FONT_BODY, None),
-        ("6. Dự án không thuộc đối tượng: chọn «Không» ở cột «Thuộc đối tượng» và để 0 ở các cột kinh phí.",
-         FONT_BODY, None),
-        ("7. Số liệu phải khớp nhau: số hộ cuối kỳ = đầu năm − thoát + tái + phát sinh mới; "
-         "số hộ nghèo + cận nghèo không vượt tổng số hộ; các nhóm đặc điểm không vượt số hộ nghèo cuối kỳ; "
-         "tổng 3 nhóm phân loại bằng số hộ nghèo + cận nghèo cuối kỳ.", FONT_BODY, None),
-        ("8. Không đổi tên, thêm hoặc xóa trang tính; không chèn dòng, cột. Gửi lại tệp đã sửa "
-         "trước khi kỳ báo cáo đóng nếu được yêu cầu; bản gửi sau cùng được sử dụng.", FONT_BODY, None),
-        ("", FONT_BODY, None),
-        (f"Mẫu biểu: {spec.template_id}, phiên bản {spec.version}.", FONT_HINT, None),
-    ]
+    context = {
+        "title": spec.title, "period_name": period.name, "template_id": spec.template_id, "version": spec.version,
+        "deadline": period.commune_deadline.strftime("%d/%m/%Y"),
+        "place": ", ".join(str(prefilled[k]) for k in ("commune_name", "district_name", "province_name")
+                           if prefilled.get(k)),
+    }
+    fonts = {"title": FONT_TITLE, "bold": FONT_BOLD, "hint": FONT_HINT}
+    fills = {"input": FILL_INPUT, "prefilled": FILL_PREFILLED, "formula": FILL_FORMULA}
     ws.column_dimensions["A"].width = 120
-    for idx, (text, font, fill) in enumerate(lines, start=1):
-        cell = ws.cell(row=idx, column=1, value=text)
-        cell.font = font
+    for idx, line in enumerate(spec.instructions, start=1):
+        cell = ws.cell(row=idx, column=1, value=line["text"].format(**context))
+        cell.font = fonts.get(line.get("style"), FONT_BODY)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
-        if fill:
-            cell.fill = fill
+        if line.get("fill"):
+            cell.fill = fills[line["fill"]]
     ws.sheet_view.showGridLines = False
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.sheet_properties.pageSetUpPr.fitToPage = True
@@ -247,7 +225,7 @@ def build_workbook(prefilled: Mapping[str, Any], period: Period, values: Mapping
     spec = spec or load_spec()
     wb = Workbook()
     wb.remove(wb.active)
-    _write_instructions(wb.create_sheet(INSTRUCTIONS_SHEET), spec, prefilled, period)
+    _write_instructions(wb.create_sheet(spec.instructions_sheet), spec, prefilled, period)
     for section in spec.sections:
         _write_section(wb.create_sheet(section.sheet), spec, section, prefilled, values or {}, period)
     wb.active = 1

@@ -36,6 +36,7 @@ from tonghop.spec import Field, TemplateSpec
 log = logging.getLogger(__name__)
 
 ID = "submission_id"
+POSITION = "tonghop_position"
 LEVEL_CODE_FIELDS = {"province": "province_code", "district": "district_code", "commune": "commune_code"}
 
 
@@ -172,21 +173,28 @@ class BatchValidator:
     def _report_finding(self, check: Check, report: ParsedReport, meta: dict[str, Any],
                         row: pd.Series) -> Finding:
         fields = [self.spec.by_key[k] for k in meta.get("fields", [])]
+        # The finding is about its subject field (the first unless meta says otherwise); cells on
+        # another sheet are named with their sheet.
+        subject = fields[meta.get("subject", 0)] if fields else None
+        home = subject.sheet if subject else None
+
+        def where(f: Field) -> str:
+            return f.cell if f.sheet == home else f"{f.cell} (trang «{f.sheet}»)"
+
         context: dict[str, Any] = {}
         for i, f in enumerate(fields):
-            context.update({f"f{i}_label": f.label, f"f{i}_cell": f.cell, f"f{i}_value": _display(f, report)})
-        first = fields[0] if fields else None
-        if first:
-            context.update(cell=first.cell, sheet=first.sheet, label=first.label, value=_display(first, report))
+            context.update({f"f{i}_label": f.label, f"f{i}_cell": where(f), f"f{i}_value": _display(f, report)})
+        if subject:
+            context.update(cell=subject.cell, sheet=subject.sheet, label=subject.label,
+                           value=_display(subject, report))
         if meta.get("value_column"):
             context["value"] = _frame_display(row[meta["value_column"]])
         if meta.get("expected_column"):
             context["expected"] = _frame_display(row[meta["expected_column"]])
-        sheets = {f.sheet for f in fields}
-        return make_finding(check, report.submission_id, context,
-                            sheet=sheets.pop() if len(sheets) == 1 else None,
-                            cells=[f.cell for f in fields], field_key=first.key if first else None,
-                            label=first.label if first else None)
+        return make_finding(check, report.submission_id, context, sheet=home,
+                            cells=[f.cell if f.sheet == home else f"'{f.sheet}'!{f.cell}" for f in fields],
+                            field_key=subject.key if subject else None,
+                            label=subject.label if subject else None)
 
 
 def _frame_display(value: Any) -> str:
@@ -203,6 +211,8 @@ def run_suites(suites: Sequence[Suite], frames: dict[str, pd.DataFrame],
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    for name in ("great_expectations", "great_expectations.data_context.types.base"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas("tonghop")
@@ -211,31 +221,25 @@ def run_suites(suites: Sequence[Suite], frames: dict[str, pd.DataFrame],
         asset = source.add_dataframe_asset(frame_name)
         batch_definition = asset.add_batch_definition_whole_dataframe(frame_name)
         for suite in (s for s in suites if s.frame == frame_name):
-            definition = dict(suite.definition)
-            expectations = definition["expectations"]
-            gx_suite = context.suites.add(gx.ExpectationSuite(**definition))
+            expectations = suite.definition["expectations"]
+            # Tag each expectation with its position: GX returns results in its own order.
+            tagged = [{**e, "meta": {**e.get("meta", {}), POSITION: i}} for i, e in enumerate(expectations)]
+            gx_suite = context.suites.add(gx.ExpectationSuite(**{**suite.definition, "expectations": tagged}))
             validation = context.validation_definitions.add(
                 gx.ValidationDefinition(name=f"{frame_name}:{suite.name}", data=batch_definition, suite=gx_suite))
             result = validation.run(
                 batch_parameters={"dataframe": frame},
                 result_format={"result_format": "COMPLETE",
                                "unexpected_index_column_names": index_columns[frame_name]})
-            # GX does not keep the suite's order in its results: match them back by configuration.
             for res in result.results:
                 if res.exception_info and res.exception_info.get("raised_exception"):
                     raise RuntimeError(f"suite {suite.name}: expectation {res.expectation_config.type} failed to run: "
                                        f"{res.exception_info.get('exception_message')}")
                 if res.success:
                     continue
-                config = res.expectation_config
-                expectation = next(e for e in expectations
-                                   if e["type"] == config.type and e["meta"] == config.meta
-                                   and _same_kwargs(e["kwargs"], config.kwargs))
+                expectation = expectations[res.expectation_config.meta[POSITION]]
                 rows = [{k: r[k] for k in index_columns[frame_name]}
                         for r in res.result.get("unexpected_index_list") or []]
                 out.append((suite, expectation, rows))
     return out
 
-
-def _same_kwargs(declared: dict[str, Any], actual: dict[str, Any]) -> bool:
-    return all(k == "row_condition" or actual.get(k) == v for k, v in declared.items())

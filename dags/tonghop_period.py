@@ -1,0 +1,85 @@
+"""
+### Consolidate a reporting period — tổng hợp báo cáo kỳ
+
+Runs one reporting period end to end: the commune workbooks in the inbox are read, validated with
+Great Expectations (one run per province batch), recorded in the warehouse with their findings, then
+rolled up commune → district → province and published in one transaction.
+
+| task | what it does |
+|---|---|
+| `resolve_period` | the `period` param, or the period whose commune deadline passed most recently |
+| `list_batches` | the province folders of the inbox holding files for the period |
+| `ingest_batch` | mapped per province: parse, validate, record submissions, reports and findings |
+| `consolidate` | choose each commune's accepted report, roll up, publish facts and completeness |
+
+**Schedule**: the day after each commune deadline of the calendar (`config/calendar.yaml`), local time
+Asia/Ho_Chi_Minh. **By hand**: trigger with `{"period": "2026-FY"}`; ad-hoc periods are run this way.
+Re-running a period replaces its published figures (no duplicates, no leftovers).
+
+Configuration comes from the environment (`TONGHOP_INBOX`, `TONGHOP_WAREHOUSE_URL`, ...; see README).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Asset, MultipleCronTriggerTimetable, Param, dag, get_current_context, task
+from tonghop.calendar import load_calendar
+from tonghop.config import Settings
+
+# The calendar file is read at parse time to derive the schedule (a local file; no connection or variable).
+CALENDAR = load_calendar(Settings.from_env().calendar_path)
+CONSOLIDATED = Asset("tonghop_consolidated_period")
+
+
+@dag(
+    dag_id="tonghop_period",
+    schedule=MultipleCronTriggerTimetable(*CALENDAR.consolidation_crons(), timezone=CALENDAR.timezone.key),
+    start_date=dt.datetime(2025, 1, 1, tzinfo=CALENDAR.timezone),
+    catchup=False,
+    max_active_runs=1,
+    params={
+        "period": Param(None, type=["null", "string"], title="Kỳ báo cáo",
+                        description="Period id such as 2026-H1, 2026-FY or an ad-hoc id from the calendar; "
+                                    "empty = the period whose commune deadline passed most recently."),
+    },
+    default_args={"owner": "tonghop", "retries": 2, "retry_delay": dt.timedelta(minutes=1)},
+    tags=["tonghop", "consolidation"],
+    doc_md=__doc__,
+)
+def tonghop_period() -> None:
+    @task
+    def resolve_period() -> str:
+        context = get_current_context()
+        requested = context["params"].get("period")
+        calendar = load_calendar(Settings.from_env().calendar_path)
+        if requested:
+            return calendar.get(requested).id
+        return calendar.latest_due_before(context["dag_run"].run_after).id
+
+    @task
+    def list_batches(period_id: str) -> list[str]:
+        from tonghop.pipeline import list_batches as batches_of
+
+        return batches_of(Settings.from_env(), period_id)
+
+    @task(map_index_template="{{ batch_name }}", max_active_tis_per_dagrun=4)
+    def ingest_batch(period_id: str, batch: str) -> dict:
+        from tonghop.pipeline import ingest_batch as ingest
+
+        get_current_context()["batch_name"] = batch  # type: ignore[typeddict-unknown-key]
+        return ingest(Settings.from_env(), period_id, batch)
+
+    # Runs after the batches even when there are none (mapping over an empty list skips the mapped task).
+    @task(outlets=[CONSOLIDATED], trigger_rule="none_failed")
+    def consolidate(period_id: str, batch_summaries: list[dict] | None = None) -> dict:
+        from tonghop.pipeline import consolidate as publish
+
+        return publish(Settings.from_env(), period_id)
+
+    period_id = resolve_period()
+    summaries = ingest_batch.partial(period_id=period_id).expand(batch=list_batches(period_id))
+    consolidate(period_id, summaries)
+
+
+tonghop_period()

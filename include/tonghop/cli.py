@@ -1,0 +1,264 @@
+"""`tonghop` command line: the same functions the DAG tasks call."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from tonghop.calendar import CalendarError, load_calendar
+from tonghop.config import Settings
+from tonghop.hierarchy import Hierarchy, load_hierarchy
+from tonghop.numbers import fmt
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def _progress(items: Iterable[Any], total: int, description: str = "") -> Iterable[Any]:
+    from tqdm import tqdm
+
+    return tqdm(items, total=total, desc=description, unit="tệp", file=sys.stderr, disable=None, leave=False)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(inbox=getattr(args, "inbox", None),
+                             warehouse_url=getattr(args, "warehouse", None))
+
+
+def _period(settings: Settings, period_id: str):
+    try:
+        return load_calendar(settings.calendar_path).get(period_id)
+    except CalendarError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _units(hierarchy: Hierarchy, code: str, period) -> list:
+    if code not in hierarchy:
+        raise UsageError(f"unit {code!r} is not in the hierarchy ({hierarchy.source})")
+    return hierarchy.reporting_units(code, active_on=period.deadline_date)
+
+
+def cmd_template(args: argparse.Namespace) -> int:
+    from tonghop.spec import load_spec
+    from tonghop.template import prefill_values, write_workbook
+
+    settings = _settings(args)
+    period = _period(settings, args.period)
+    hierarchy = load_hierarchy(settings.hierarchy_source)
+    units = _units(hierarchy, args.unit, period)
+    spec = load_spec()
+    for unit in _progress(units, len(units), "Tạo mẫu biểu"):
+        write_workbook(Path(args.out) / f"mau-bieu-{period.id}-{unit.code}.xlsx",
+                       prefill_values(spec, hierarchy, period, unit.code), period)
+    print(f"{len(units)} workbook(s) written to {args.out}")
+    return EXIT_OK
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from tonghop.synth import ERROR_KINDS, SampleOptions, generate_sample, manifest_path
+
+    settings = _settings(args)
+    period = _period(settings, args.period)
+    hierarchy = load_hierarchy(settings.hierarchy_source)
+    units = _units(hierarchy, args.unit, period)
+    kinds = tuple(args.kinds.split(",")) if args.kinds else ERROR_KINDS
+    unknown = set(kinds) - set(ERROR_KINDS)
+    if unknown:
+        raise UsageError(f"unknown mistake kinds {sorted(unknown)}; known: {', '.join(ERROR_KINDS)}")
+    options = SampleOptions(seed=args.seed, error_rate=args.error_rate, warning_rate=args.warning_rate,
+                            late_rate=args.late_rate, missing_rate=args.missing_rate, kinds=kinds)
+    out = Path(args.out)
+    reports = generate_sample(units, period, hierarchy, out, options,
+                              progress=lambda it, total: _progress(it, total, "Tạo báo cáo mẫu"))
+    with_errors = sum(r.has_error for r in reports)
+    print(f"{len(reports)} report(s) for {len(units)} commune(s) written to {out / period.id} "
+          f"({with_errors} with injected errors); manifest: {manifest_path(out, period.id)}")
+    return EXIT_OK
+
+
+def cmd_fields(args: argparse.Namespace) -> int:
+    from tonghop.spec import load_spec
+
+    fields = [f.as_dict() for f in load_spec().fields]
+    if args.format == "json":
+        print(json.dumps(fields, ensure_ascii=False, indent=1))
+        return EXIT_OK
+    for f in fields:
+        bounds = "" if f["min"] is None else f"[{fmt(f['min'])}..{fmt(f['max'])}]"
+        flags = "bắt buộc" if f["required"] else ""
+        kind = "nhập" if f["input"] else ("điền sẵn" if f["prefilled"] else "công thức")
+        print(f"{f['key']:<34} {f['sheet']:<20} {f['cell']:<5} {f['type']:<7} {f['unit'] or '':<11} "
+              f"{bounds:<18} {kind:<9} {flags:<9} {f['label']}")
+    return EXIT_OK
+
+
+def _coerce(field, value: Any) -> Any:
+    if value is None:
+        return None
+    if field.type == "date" and isinstance(value, str):
+        return dt.date.fromisoformat(value)
+    if field.type in ("amount", "rate") and isinstance(value, float | int):
+        return Decimal(str(value))
+    return value
+
+
+def cmd_fill(args: argparse.Namespace) -> int:
+    from tonghop.spec import load_spec
+    from tonghop.template import prefill_values, write_workbook
+
+    settings = _settings(args)
+    period = _period(settings, args.period)
+    hierarchy = load_hierarchy(settings.hierarchy_source)
+    if args.unit not in hierarchy or hierarchy[args.unit].level != hierarchy.leaf_level:
+        raise UsageError(f"{args.unit!r} is not a reporting unit (commune) of the hierarchy")
+    spec = load_spec()
+    values = json.loads(Path(args.values).read_text(encoding="utf-8"), parse_float=Decimal)
+    unknown = sorted(k for k in values if k not in spec.by_key)
+    if unknown:
+        raise UsageError(f"unknown field keys {unknown}; `tonghop fields` lists them")
+    fixed = sorted(k for k in values if not spec.by_key[k].is_input)
+    if fixed:
+        raise UsageError(f"fields {fixed} are pre-filled or computed; identification comes from --period/--unit")
+    typed = {k: _coerce(spec.by_key[k], v) for k, v in values.items()}
+    out = write_workbook(Path(args.out), prefill_values(spec, hierarchy, period, args.unit), period, typed)
+    print(f"written {out}")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from tonghop.findings import SEVERITY_LABELS
+    from tonghop.pipeline import check_workbooks
+
+    settings = _settings(args)
+    received_at = dt.datetime.fromisoformat(args.received_at) if args.received_at else None
+    if received_at and received_at.tzinfo is None:
+        received_at = received_at.replace(tzinfo=load_calendar(settings.calendar_path).timezone)
+    paths = [Path(p) for p in args.files]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise UsageError(f"no such file: {', '.join(missing)}")
+    any_error = False
+    for path, findings in check_workbooks(settings, paths, args.period, args.unit, received_at):
+        errors = [f for f in findings if f.severity == "error"]
+        any_error |= bool(errors)
+        verdict = "BỊ TỪ CHỐI" if errors else "HỢP LỆ"
+        print(f"{path}: {verdict} — {len(errors)} lỗi, {len(findings) - len(errors)} cảnh báo")
+        for f in findings:
+            where = f" [{f.sheet}!{f.cell}]" if f.sheet and f.cell else ""
+            print(f"  {SEVERITY_LABELS[f.severity]} {f.check_id}{where}: {f.message}")
+    return EXIT_FINDINGS if any_error else EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from tonghop.pipeline import run_period
+
+    settings = _settings(args)
+    _period(settings, args.period)
+    summary = run_period(settings, args.period, progress=_progress)
+    ingest = summary["ingest"]
+    print(f"Period {summary['period']}: {ingest['files']} file(s) read; {summary['files_accepted']} accepted, "
+          f"{summary['files_rejected']} rejected, {summary['files_superseded']} superseded; "
+          f"{summary['communes_accepted']}/{summary['expected']} communes in the roll-up. "
+          f"Published to {settings.warehouse_url}")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from tonghop.report import NotPublished, format_table, unit_report
+    from tonghop.spec import load_spec
+    from tonghop.warehouse import engine_for
+
+    settings = _settings(args)
+    _period(settings, args.period)
+    hierarchy = load_hierarchy(settings.hierarchy_source)
+    try:
+        doc = unit_report(engine_for(settings.warehouse_url), load_spec(), hierarchy, args.period, args.unit)
+    except NotPublished as exc:
+        print(f"Chưa có số liệu: {exc}.", file=sys.stderr)
+        return EXIT_FINDINGS
+    if args.format == "json":
+        print(json.dumps(doc, ensure_ascii=False, indent=1, default=str))
+    else:
+        print(format_table(doc))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tonghop", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress for engineers")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("template", help="blank pre-filled workbook(s) for a commune or every commune under a unit")
+    p.add_argument("--period", required=True)
+    p.add_argument("--unit", required=True, help="commune, district or province code")
+    p.add_argument("--out", required=True, help="folder")
+    p.set_defaults(func=cmd_template)
+
+    p = sub.add_parser("sample", help="filled synthetic workbooks in the inbox layout, with a manifest")
+    p.add_argument("--period", required=True)
+    p.add_argument("--unit", required=True)
+    p.add_argument("--out", required=True, help="inbox folder")
+    p.add_argument("--error-rate", type=float, default=0.0, help="share of reports with an injected error")
+    p.add_argument("--warning-rate", type=float, default=0.0, help="share with an injected warning")
+    p.add_argument("--late-rate", type=float, default=0.1, help="share received after the deadline")
+    p.add_argument("--missing-rate", type=float, default=0.0, help="share of communes that send nothing")
+    p.add_argument("--kinds", help="comma-separated mistake kinds (default: all)")
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("fields", help="the template's fields")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd_fields)
+
+    p = sub.add_parser("fill", help="a workbook filled from field values (JSON keyed by field key)")
+    p.add_argument("--period", required=True)
+    p.add_argument("--unit", required=True, help="commune code")
+    p.add_argument("--values", required=True)
+    p.add_argument("--out", required=True, help="file.xlsx")
+    p.set_defaults(func=cmd_fill)
+
+    p = sub.add_parser("check", help="validate workbooks offline; exit 1 when any has an error")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--period", help="period the files are for (default: the one each workbook names)")
+    p.add_argument("--unit", help="commune the files were submitted for (default: the one each names)")
+    p.add_argument("--received-at", help="ISO time of receipt for the open-period check (default: the deadline)")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("run", help="process a whole period in-process (no scheduler)")
+    p.add_argument("--period", required=True)
+    p.add_argument("--inbox")
+    p.add_argument("--warehouse", help="SQLAlchemy URL")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="published figures of a unit with its completeness")
+    p.add_argument("--period", required=True)
+    p.add_argument("--unit", required=True)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--warehouse", help="SQLAlchemy URL")
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"tonghop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
