@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.sdk import Asset, MultipleCronTriggerTimetable, Param, dag, get_current_context, task
+
 from tonghop.calendar import load_calendar
 from tonghop.config import Settings
 
