@@ -74,8 +74,13 @@ def tonghop_period() -> None:
     # Runs after the batches even when there are none (mapping over an empty list skips the mapped task).
     @task(outlets=[CONSOLIDATED], trigger_rule="none_failed")
     def consolidate(period_id: str, batch_summaries: list[dict] | None = None) -> dict:
+        import logging
+
         from tonghop.pipeline import consolidate as publish
 
+        for summary in batch_summaries or []:
+            logging.getLogger(__name__).info("batch %(batch)s: %(files)s files, %(accepted)s accepted, "
+                                             "%(rejected)s rejected", summary)
         return publish(Settings.from_env(), period_id)
 
     period_id = resolve_period()

@@ -83,3 +83,16 @@ def test_dag_run_publishes_district_and_province_figures(airflow_db, settings, h
         got_c = next(r for r in completeness if r["unit_code"] == code and r["area"] == "total")
         assert {k: got_c[k] for k in want_c} == want_c
         assert want_c["rejected"] > 0 and want_c["on_time"] < want_c["received"]
+
+
+@pytest.mark.airflow
+def test_dag_run_with_an_empty_inbox_still_publishes_completeness(airflow_db, settings, monkeypatch):
+    """No file at all is a normal outcome: every commune is counted missing, no figure is invented."""
+    monkeypatch.setenv("TONGHOP_SCOPE", DISTRICT)
+    run = _dagbag().dags["tonghop_period"].test(run_conf={"period": "2026-H1"})
+    assert str(run.state) in ("success", "DagRunState.SUCCESS"), run.state
+    engine = engine_for(settings.warehouse_url)
+    district = next(r for r in read_table(engine, "fact_completeness", period_id="2026-H1", unit_code=DISTRICT,
+                                          area="total"))
+    assert (district["expected"], district["received"], district["missing"]) == (22, 0, 22)
+    assert not read_table(engine, "fact_households", period_id="2026-H1")
