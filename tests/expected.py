@@ -40,6 +40,12 @@ def load(manifest_path: Path) -> dict[str, Any]:
     return json.loads(manifest_path.read_text(encoding="utf-8"), parse_float=Decimal)
 
 
+def attributed(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """commune → its report, for files that reached the commune's folder (a misplaced file is nobody's)."""
+    return {r["commune_code"]: r for r in manifest["reports"]
+            if not any(m["kind"] == "misplaced_file" for m in r["mistakes"])}
+
+
 def accepted_reports(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """commune → values, for reports the generator made without an error-level mistake."""
     return {r["commune_code"]: r["values"] for r in manifest["reports"]
@@ -70,7 +76,7 @@ def expected_completeness(manifest: dict[str, Any], unit_code: str, level: str, 
                           ) -> dict[str, int]:
     units = gso_units()
     expected = [c for c, info in units.items() if info[level] == unit_code]
-    sent = {r["commune_code"]: r for r in manifest["reports"]}
+    sent = attributed(manifest)
     accepted = accepted_reports(manifest)
     received = [c for c in expected if c in sent]
     return {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import random
 from decimal import Decimal
 from pathlib import Path
 
@@ -39,7 +38,7 @@ def test_excel_doubles_become_the_decimals_excel_shows():
 def _workbook(tmp_path: Path, hierarchy, period, edit) -> tuple[InboxFile, bytes, dict]:
     spec = load_spec()
     unit = hierarchy.reporting_units(DISTRICT)[2]
-    values = commune_values(random.Random(42), unit, period, spec)
+    values = commune_values(42, unit, period, spec)
     prefilled = prefill_values(spec, hierarchy, period, unit.code)
     edit(values, prefilled)
     path = write_workbook(tmp_path / f"{PERIOD}/83/{unit.code}/bc.xlsx", prefilled, period, values)

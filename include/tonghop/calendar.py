@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+ADHOC = "ADHOC"
 PERIOD_ID = re.compile(r"^\d{4}-[A-Z0-9]+$")
 
 
@@ -81,6 +82,13 @@ class Calendar:
             raise CalendarError(f"no period is due before {moment.isoformat()}")
         return max(due, key=lambda p: p.commune_deadline)
 
+    def previous(self, period: Period) -> Period | None:
+        """The recurring period due just before this one (None for ad-hoc periods and the first one)."""
+        if period.kind == ADHOC:
+            return None
+        earlier = [p for p in self.periods.values() if p.kind != ADHOC and p.commune_deadline < period.commune_deadline]
+        return max(earlier, key=lambda p: p.commune_deadline, default=None)
+
     def consolidation_crons(self) -> list[str]:
         """Cron expressions (local time) for the scheduled consolidation runs of recurring periods."""
         return [f"{minute} {hour} {day} {month} *" for month, day, hour, minute in self.consolidation_times]
@@ -123,7 +131,7 @@ def load_calendar(path: Path | str) -> Calendar:
         periods[pid] = Period(
             id=pid,
             name=spec["name"],
-            kind="ADHOC",
+            kind=ADHOC,
             year=int(pid[:4]),
             opens_at=_start_of_day(_as_date(spec["opens"]), tz),
             commune_deadline=deadline,

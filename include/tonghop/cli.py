@@ -65,18 +65,21 @@ def cmd_template(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from tonghop.synth import ERROR_KINDS, SampleOptions, generate_sample, manifest_path
+    from tonghop.synth import DEFAULT_KINDS, MISTAKES, SampleOptions, generate_sample, manifest_path
 
     settings = _settings(args)
     period = _period(settings, args.period)
     hierarchy = load_hierarchy(settings.hierarchy_source)
     units = _units(hierarchy, args.unit, period)
-    kinds = tuple(args.kinds.split(",")) if args.kinds else ERROR_KINDS
-    unknown = set(kinds) - set(ERROR_KINDS)
+    kinds = tuple(args.kinds.split(",")) if args.kinds else DEFAULT_KINDS
+    unknown = set(kinds) - set(MISTAKES)
     if unknown:
-        raise UsageError(f"unknown mistake kinds {sorted(unknown)}; known: {', '.join(ERROR_KINDS)}")
+        raise UsageError(f"unknown mistake kinds {sorted(unknown)}; known: {', '.join(MISTAKES)}")
+    errors = tuple(k for k in kinds if MISTAKES[k][2] == "error")
+    warnings = tuple(k for k in kinds if MISTAKES[k][2] == "warning")
     options = SampleOptions(seed=args.seed, error_rate=args.error_rate, warning_rate=args.warning_rate,
-                            late_rate=args.late_rate, missing_rate=args.missing_rate, kinds=kinds)
+                            late_rate=args.late_rate, missing_rate=args.missing_rate, kinds=errors,
+                            **({"warning_kinds": warnings} if args.kinds else {}))
     out = Path(args.out)
     reports = generate_sample(units, period, hierarchy, out, options,
                               progress=lambda it, total: _progress(it, total, "Tạo báo cáo mẫu"))
@@ -212,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warning-rate", type=float, default=0.0, help="share with an injected warning")
     p.add_argument("--late-rate", type=float, default=0.1, help="share received after the deadline")
     p.add_argument("--missing-rate", type=float, default=0.0, help="share of communes that send nothing")
-    p.add_argument("--kinds", help="comma-separated mistake kinds (default: all)")
+    p.add_argument("--kinds", help="comma-separated mistake kinds (default: the common ones; see synth.MISTAKES)")
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(func=cmd_sample)
 

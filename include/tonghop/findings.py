@@ -21,6 +21,7 @@ class Check:
     severity: str
     title: str
     message: str
+    expected: str | None = None  # what the cell should hold, when the finding has no computed expectation
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class Finding:
     label: str | None = None
     value: str | None = None
     expected: str | None = None
+    commune_code: str | None = None  # the commune the file was submitted for
+    file_name: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,7 +55,7 @@ def load_catalogue(expectations_dir: Path) -> dict[str, Check]:
     for check_id, item in raw.items():
         if item["severity"] not in (ERROR, WARNING):
             raise ValueError(f"{check_id}: severity must be {ERROR} or {WARNING}")
-        checks[check_id] = Check(check_id, item["severity"], item["title"], item["message"])
+        checks[check_id] = Check(check_id, item["severity"], item["title"], item["message"], item.get("expected"))
     return checks
 
 
@@ -64,6 +67,8 @@ def render(template: str, context: Mapping[str, Any]) -> str:
 def make_finding(check: Check, submission_id: str, context: Mapping[str, Any], *,
                  sheet: str | None = None, cells: list[str] | None = None, field_key: str | None = None,
                  label: str | None = None) -> Finding:
+    if check.expected and context.get("expected") in (None, ""):
+        context = {**context, "expected": render(check.expected, context)}
     text = render(check.message, context)
     if sheet:
         text = f"Trang «{sheet}»: {text}"

@@ -8,12 +8,13 @@ received for the period.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tonghop.annotate import annotate_workbook, annotated_name
 from tonghop.calendar import Calendar, Period, load_calendar
 from tonghop.config import Settings
 from tonghop.findings import ERROR, WARNING, Finding, load_catalogue, make_finding
@@ -29,8 +31,15 @@ from tonghop.inbox import InboxFile, LocalInbox, group_by_batch
 from tonghop.parse import ParsedReport, StructureError, read_report
 from tonghop.rollup import CommuneStatus, rollup
 from tonghop.spec import TemplateSpec, load_spec
-from tonghop.validate import BatchValidator
-from tonghop.warehouse import engine_for, publish_period, read_period_submissions, read_reports, record_submissions
+from tonghop.validate import BatchValidator, History
+from tonghop.warehouse import (
+    engine_for,
+    publish_period,
+    read_accepted_reports,
+    read_period_submissions,
+    read_reports,
+    record_submissions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +101,25 @@ def _report_row(spec: TemplateSpec, report: ParsedReport) -> dict[str, Any]:
     return row
 
 
-def ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progress = _no_progress) -> dict[str, Any]:
-    """Parse, validate and record a batch of received files. Every file ends recorded with a status."""
+def history_for(ctx: PeriodContext, communes: Sequence[str]) -> History:
+    """The same communes' accepted reports of the previous period, from the warehouse."""
+    previous = ctx.calendar.previous(ctx.period)
+    if previous is None:
+        return History()
+    return History(
+        period_id=previous.id,
+        reports=read_accepted_reports(ctx.engine, previous.id, communes),
+        is_first_half_of_same_year=previous.kind == "H1" and ctx.period.kind == "FY"
+        and previous.year == ctx.period.year,
+    )
+
+
+def ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progress = _no_progress,
+           run_dir: Path | None = None) -> dict[str, Any]:
+    """Parse, validate and record a batch of received files. Every file ends recorded with a status.
+
+    With `run_dir`, the run's GX Data Docs are built in `run_dir/data_docs`. Reports with findings get an
+    annotated copy of their workbook under `<output>/<period>/annotated/`."""
     spec, catalogue = ctx.spec, load_catalogue(ctx.settings.expectations_dir)
     structural: list[Finding] = []
     parsed: list[tuple[InboxFile, ParsedReport]] = []
@@ -104,18 +130,22 @@ def ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progress = 
         sid = submission_id(item, sha)
         meta[sid] = (item, sha)
         if item.submitted_for is None:
-            structural.append(make_finding(catalogue["TH-S-004"], sid, {
-                "file_name": item.file_name, "detail": item.key}))
+            structural.append(with_origin(make_finding(catalogue["TH-S-004"], sid, {
+                "file_name": item.file_name, "detail": item.key}), item))
             continue
         try:
             parsed.append((item, read_report(content, sid, item.file_name, spec, catalogue)))
         except StructureError as exc:
-            structural.append(exc.finding)
-    findings = structural + BatchValidator(spec, ctx.hierarchy, ctx.settings.expectations_dir).validate(
-        ctx.period, parsed)
+            structural.append(with_origin(exc.finding, item))
+    history = history_for(ctx, sorted({item.submitted_for for item, _ in parsed if item.submitted_for}))
+    validation = BatchValidator(spec, ctx.hierarchy, ctx.settings.expectations_dir).validate(
+        ctx.period, parsed, history, docs_dir=run_dir / "data_docs" if run_dir else None)
+    findings = structural + validation.findings
     by_submission: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
         by_submission[f.submission_id].append(f)
+    to_annotate = [(item, report.submission_id) for item, report in parsed if by_submission.get(report.submission_id)]
+    annotated = annotate_reports(ctx, to_annotate, by_submission)
     submissions, finding_rows = [], []
     for sid, (item, sha) in meta.items():
         own = by_submission.get(sid, [])
@@ -126,6 +156,7 @@ def ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progress = 
             "sha256": sha, "size_bytes": item.size, "received_at": _utc(item.received_at),
             "on_time": ctx.period.on_time(item.received_at), "status": REJECTED if errors else ACCEPTED,
             "error_count": errors, "warning_count": sum(f.severity == WARNING for f in own),
+            "annotated_path": annotated.get(sid),
         })
         finding_rows.extend({**f.as_dict(), "seq": seq} for seq, f in enumerate(own, start=1))
     record_submissions(ctx.engine, submissions, [_report_row(spec, r) for _, r in parsed], finding_rows)
@@ -135,15 +166,44 @@ def ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progress = 
         "rejected": sum(s["status"] == REJECTED for s in submissions),
         "errors": sum(f.severity == ERROR for f in findings),
         "warnings": sum(f.severity == WARNING for f in findings),
+        "gx_runs": validation.gx_runs,
+        "data_docs": str(validation.docs_index) if validation.docs_index else None,
     }
     log.info("ingested %s files for %s: %s", len(items), ctx.period.id, summary)
+    if validation.docs_index:
+        log.info("Data Docs of this batch: %s", validation.docs_index.resolve().as_uri())
     return summary
 
 
-def ingest_batch(settings: Settings, period_id: str, batch: str) -> dict[str, Any]:
+def annotate_reports(ctx: PeriodContext, items: Sequence[tuple[InboxFile, str]],
+                     findings: Mapping[str, Sequence[Finding]]) -> dict[str, str]:
+    """Write the annotated workbook of each report with findings; submission id → path under the output dir."""
+    out: dict[str, str] = {}
+    for item, sid in items:
+        relative = Path(ctx.period.id) / "annotated" / (item.submitted_for or "unplaced") / \
+            f"{sid[:8]}-{annotated_name(item.file_name)}"
+        target = ctx.settings.output_dir / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(annotate_workbook(ctx.inbox.read(item), findings[sid], item.file_name))
+        out[sid] = relative.as_posix()
+    return out
+
+
+def with_origin(finding: Finding, item: InboxFile) -> Finding:
+    return dataclasses.replace(finding, commune_code=item.submitted_for, file_name=item.file_name)
+
+
+def ingest_batch(settings: Settings, period_id: str, batch: str, run_id: str | None = None) -> dict[str, Any]:
     ctx = PeriodContext.open(settings, period_id)
     items = group_by_batch(ctx.inbox.list(period_id)).get(batch, [])
-    return {"batch": batch, **ingest(ctx, items)}
+    return {"batch": batch, **ingest(ctx, items, run_dir=run_directory(settings, period_id, run_id) / batch)}
+
+
+def run_directory(settings: Settings, period_id: str, run_id: str | None = None) -> Path:
+    """Where a run's outputs go: <output>/<period>/runs/<run id> (a timestamp when run outside Airflow)."""
+    run_id = run_id or dt.datetime.now(dt.UTC).strftime("cli-%Y%m%dT%H%M%SZ")
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+    return settings.output_dir / period_id / "runs" / safe
 
 
 def final_statuses(submissions: Sequence[dict[str, Any]]) -> dict[str, str]:
@@ -215,7 +275,7 @@ def run_period(settings: Settings, period_id: str, progress: Progress = _no_prog
     """The whole period in-process: every file in one validation batch, then consolidation."""
     ctx = PeriodContext.open(settings, period_id)
     items = ctx.inbox.list(period_id)
-    ingest_summary = ingest(ctx, items, progress)
+    ingest_summary = ingest(ctx, items, progress, run_dir=run_directory(settings, period_id))
     return {"ingest": ingest_summary, **consolidate(settings, period_id)}
 
 
@@ -270,6 +330,6 @@ def check_workbooks(settings: Settings, paths: Sequence[Path], period_id: str | 
     validator = BatchValidator(spec, hierarchy, settings.expectations_dir)
     path_of = {str(p): p for p in paths}
     for pid, items in by_period.items():
-        for finding in validator.validate(calendar.get(pid), items):
+        for finding in validator.validate(calendar.get(pid), items).findings:
             results[path_of[finding.submission_id]].append(finding)
     return list(results.items())

@@ -1,11 +1,14 @@
 """Validation of a batch of parsed reports with Great Expectations: one GX run per suite per batch.
 
-Two frames are validated:
-- `reports`: one row per report, a column per field plus identification lookups and the derived
-  columns of `expectations/derived_columns.yaml` (cross-field rules);
-- `fields`: one row per report x input field (rules that hold for every cell: required, readable,
-  whole number, bounds, decimals).
-Each failed row maps back to a submission (and a field) and becomes a Finding with its Vietnamese message.
+Frames validated (a suite names its frame in `meta.frame`):
+- `reports`: one row per report, a column per field, identification lookups, the previous period's
+  figures, and the derived columns of `expectations/derived_columns.yaml`;
+- `fields`: one row per report x input field (rules every cell obeys: required, readable, whole,
+  bounds, decimals, formats);
+- one frame per grid sheet (`deprivations`, `funding`, `outputs`): one row per report x sheet row,
+  a column per sheet column (the funding total row carries the sums of the rows beside it).
+Money is held in thousandths of a million VND (whole numbers), so money identities are exact.
+Each failing row maps back to a submission and its cells and becomes a Finding in Vietnamese.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ import functools
 import json
 import logging
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -31,13 +34,17 @@ from tonghop.hierarchy import Hierarchy
 from tonghop.inbox import InboxFile
 from tonghop.numbers import decimal_places, fmt
 from tonghop.parse import ParsedReport
-from tonghop.spec import Field, TemplateSpec
+from tonghop.spec import Field, Section, TemplateSpec
 
 log = logging.getLogger(__name__)
 
 ID = "submission_id"
+ROW = "row"
 POSITION = "tonghop_position"
+MONEY_SCALE = 1000  # thousandths of a million VND
 LEVEL_CODE_FIELDS = {"province": "province_code", "district": "district_code", "commune": "commune_code"}
+HISTORY_FIELDS = ("total_households", "poor_end")
+H1_FIELDS = ("poor_start", "near_poor_start")
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,18 @@ class Suite:
     name: str
     frame: str
     definition: dict[str, Any]
+
+    @property
+    def joins(self) -> list[str]:
+        return self.definition["meta"].get("join", [])
+
+
+@dataclass
+class ValidationResult:
+    findings: list[Finding]
+    gx_runs: int = 0
+    docs_index: Path | None = None
+    suites: list[str] = field(default_factory=list)
 
 
 @functools.cache
@@ -57,12 +76,17 @@ def load_suites(expectations_dir: Path) -> tuple[Suite, ...]:
 
 
 @functools.cache
-def load_derived_columns(expectations_dir: Path) -> dict[str, str]:
+def load_derived_columns(expectations_dir: Path) -> dict[str, dict[str, str]]:
     return yaml.safe_load((Path(expectations_dir) / "derived_columns.yaml").read_text(encoding="utf-8"))
 
 
-def _number(value: Any) -> float:
-    return float(value) if isinstance(value, int | float | Decimal) and not isinstance(value, bool) else np.nan
+def _number(f: Field | None, value: Any) -> float:
+    """A value as the float the frames hold: money in thousandths, NaN for blank/unreadable."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return np.nan
+    if f is not None and f.type == "amount":
+        return float(Decimal(value) * MONEY_SCALE)
+    return float(value)
 
 
 def _display(f: Field, report: ParsedReport) -> str:
@@ -78,8 +102,17 @@ def _display(f: Field, report: ParsedReport) -> str:
     return fmt(value)
 
 
+@dataclass(frozen=True)
+class History:
+    """What the warehouse knows of each commune's previous period."""
+
+    period_id: str | None = None
+    reports: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # commune → values
+    is_first_half_of_same_year: bool = False
+
+
 def reports_frame(spec: TemplateSpec, hierarchy: Hierarchy, period: Period,
-                  items: Sequence[tuple[InboxFile, ParsedReport]], derived: dict[str, str]) -> pd.DataFrame:
+                  items: Sequence[tuple[InboxFile, ParsedReport]], history: History) -> pd.DataFrame:
     rows = []
     tz = period.commune_deadline.tzinfo
     for item, report in items:
@@ -87,7 +120,7 @@ def reports_frame(spec: TemplateSpec, hierarchy: Hierarchy, period: Period,
                                "run_period_id": period.id}
         for f in spec.fields:
             value = report.values.get(f.key)
-            row[f.key] = _number(value) if f.is_numeric else value
+            row[f.key] = _number(f, value) if f.is_numeric else value
         for level, key in LEVEL_CODE_FIELDS.items():
             row[key] = hierarchy.canonical_code(report.values.get(key), level) if level in hierarchy.levels \
                 else (report.values.get(key) or None)
@@ -98,21 +131,25 @@ def reports_frame(spec: TemplateSpec, hierarchy: Hierarchy, period: Period,
             row[f"expected_{level}_code"] = hierarchy.ancestor(commune, level) if known else None
         row["received_in_window"] = period.accepts_at(item.received_at)
         row["received_at_local"] = item.received_at.astimezone(tz).strftime("%H:%M ngày %d/%m/%Y")
+        previous = history.reports.get(item.submitted_for or "", {})
+        row["prev_period_id"] = history.period_id if previous else None
+        for key in HISTORY_FIELDS:
+            row[f"prev_{key}"] = _number(spec.by_key[key], previous.get(key))
+        for key in H1_FIELDS:
+            row[f"h1_{key}"] = _number(spec.by_key[key], previous.get(key)) \
+                if history.is_first_half_of_same_year else np.nan
         rows.append(row)
-    frame = pd.DataFrame(rows)
-    for name, expression in derived.items():
-        frame[name] = frame.eval(expression)
-    return frame
+    return pd.DataFrame(rows)
 
 
-def fields_frame(spec: TemplateSpec, reports: Iterable[ParsedReport]) -> pd.DataFrame:
+def fields_frame(spec: TemplateSpec, reports: Sequence[ParsedReport]) -> pd.DataFrame:
     inputs = spec.input_fields()
     records = []
     for report in reports:
         for f in inputs:
             raw = report.raw.get(f.key)
             value = report.values.get(f.key)
-            number = _number(value) if f.is_numeric else np.nan
+            number = _number(None, value) if f.is_numeric else np.nan
             records.append((
                 report.submission_id, f.key, f.type, f.required, f.is_numeric,
                 None if raw is None else str(raw),
@@ -129,6 +166,37 @@ def fields_frame(spec: TemplateSpec, reports: Iterable[ParsedReport]) -> pd.Data
         "decimals", "min", "max", "max_decimals"])
 
 
+def grid_frame(spec: TemplateSpec, section_key: str, reports: pd.DataFrame, joins: Sequence[str]) -> pd.DataFrame:
+    """One row per report x sheet row; a total row also gets `<column>__rows_sum` for each numeric column."""
+    section = spec.section(section_key)
+    parts = []
+    for row in section.grid_rows:
+        part = pd.DataFrame({ID: reports[ID], ROW: row.key})
+        for column in section.grid_columns:
+            part[column] = reports[_grid_key(section, row.key, column)]
+        parts.append(part)
+    totals = [f for f in section.fields if f.grid_row == "total"]
+    if totals:
+        part = pd.DataFrame({ID: reports[ID], ROW: "total"})
+        for f in totals:
+            part[f.grid_column] = reports[f.key]
+            part[f"{f.grid_column}__rows_sum"] = sum(
+                (reports[_grid_key(section, r.key, f.grid_column)] for r in section.grid_rows),
+                start=pd.Series(0.0, index=reports.index))
+        parts.append(part)
+    frame = pd.concat(parts, ignore_index=True)
+    if joins:
+        frame = frame.merge(reports[[ID, *joins]], on=ID, how="left")
+    return frame
+
+
+def _grid_key(section: Section, row: str, column: str) -> str:
+    for f in section.fields:
+        if f.grid_row == row and f.grid_column == column:
+            return f.key
+    raise KeyError(f"{section.key}: no field at row {row}, column {column}")
+
+
 class BatchValidator:
     """Runs every suite over a batch and turns failures into findings."""
 
@@ -140,29 +208,43 @@ class BatchValidator:
         self.suites = load_suites(self.expectations_dir)
         self.derived = load_derived_columns(self.expectations_dir)
 
-    def validate(self, period: Period, items: Sequence[tuple[InboxFile, ParsedReport]]) -> list[Finding]:
+    def frames(self, period: Period, items: Sequence[tuple[InboxFile, ParsedReport]],
+               history: History) -> dict[str, pd.DataFrame]:
+        reports = reports_frame(self.spec, self.hierarchy, period, items, history)
+        frames = {"reports": reports, "fields": fields_frame(self.spec, [r for _, r in items])}
+        for suite in self.suites:
+            if suite.frame not in frames:
+                frames[suite.frame] = grid_frame(self.spec, suite.frame, reports, suite.joins)
+        for name, frame in frames.items():
+            for column, expression in (self.derived.get(name) or {}).items():
+                frame[column] = frame.eval(expression)
+        return frames
+
+    def validate(self, period: Period, items: Sequence[tuple[InboxFile, ParsedReport]],
+                 history: History | None = None, docs_dir: Path | None = None) -> ValidationResult:
         if not items:
-            return []
-        frames = {
-            "reports": reports_frame(self.spec, self.hierarchy, period, items, self.derived),
-            "fields": fields_frame(self.spec, (report for _, report in items)),
-        }
-        index_columns = {"reports": [ID], "fields": [ID, "field_key"]}
-        by_id = {report.submission_id: report for _, report in items}
-        results = run_suites(self.suites, frames, index_columns)
-        reports_indexed = frames["reports"].set_index(ID)
+            return ValidationResult([])
+        frames = self.frames(period, items, history or History())
+        index_columns = {name: [ID, "field_key"] if name == "fields" else ([ID] if name == "reports" else [ID, ROW])
+                         for name in frames}
+        by_id = {report.submission_id: (item, report) for item, report in items}
+        outcome = run_suites(self.suites, frames, index_columns, docs_dir)
+        indexed = {name: frame.set_index(index_columns[name]) for name, frame in frames.items()
+                   if name != "fields"}
         findings: list[Finding] = []
-        for suite, expectation, rows in results:
+        for suite, expectation, rows in outcome.failures:
             check = self.catalogue[expectation["meta"]["check_id"]]
             for row in rows:
-                report = by_id[row[ID]]
+                item, report = by_id[row[ID]]
                 if suite.frame == "fields":
-                    findings.append(self._field_finding(check, report, self.spec.by_key[row["field_key"]]))
+                    finding = self._field_finding(check, report, self.spec.by_key[row["field_key"]])
                 else:
-                    findings.append(self._report_finding(check, report, expectation["meta"],
-                                                         reports_indexed.loc[row[ID]]))
-        return sorted(findings, key=lambda f: (f.submission_id, f.severity != "error", f.check_id,
-                                               f.sheet or "", f.cell or ""))
+                    key = tuple(row[c] for c in index_columns[suite.frame])
+                    frame_row = indexed[suite.frame].loc[key[0] if len(key) == 1 else key]
+                    finding = self._report_finding(check, report, expectation["meta"], frame_row, row.get(ROW))
+                findings.append(_with_origin(finding, item))
+        findings.sort(key=lambda f: (f.submission_id, f.severity != "error", f.check_id, f.sheet or "", f.cell or ""))
+        return ValidationResult(findings, outcome.runs, outcome.docs_index, [s.name for s in self.suites])
 
     def _field_finding(self, check: Check, report: ParsedReport, f: Field) -> Finding:
         context = {"cell": f.cell, "sheet": f.sheet, "label": f.label, "value": _display(f, report),
@@ -170,9 +252,9 @@ class BatchValidator:
         return make_finding(check, report.submission_id, context, sheet=f.sheet, cells=[f.cell],
                             field_key=f.key, label=f.label)
 
-    def _report_finding(self, check: Check, report: ParsedReport, meta: dict[str, Any],
-                        row: pd.Series) -> Finding:
-        fields = [self.spec.by_key[k] for k in meta.get("fields", [])]
+    def _report_finding(self, check: Check, report: ParsedReport, meta: dict[str, Any], row: pd.Series,
+                        grid_row: str | None) -> Finding:
+        fields = [self.spec.by_key[k.format(row=grid_row)] for k in meta.get("fields", [])]
         # The finding is about its subject field (the first unless meta says otherwise); cells on
         # another sheet are named with their sheet.
         subject = fields[meta.get("subject", 0)] if fields else None
@@ -181,6 +263,9 @@ class BatchValidator:
         def where(f: Field) -> str:
             return f.cell if f.sheet == home else f"{f.cell} (trang «{f.sheet}»)"
 
+        def shown(column: str) -> str:
+            return _frame_display(row[column], amount=bool(meta.get("amount")))
+
         context: dict[str, Any] = {}
         for i, f in enumerate(fields):
             context.update({f"f{i}_label": f.label, f"f{i}_cell": where(f), f"f{i}_value": _display(f, report)})
@@ -188,26 +273,44 @@ class BatchValidator:
             context.update(cell=subject.cell, sheet=subject.sheet, label=subject.label,
                            value=_display(subject, report))
         if meta.get("value_column"):
-            context["value"] = _frame_display(row[meta["value_column"]])
+            context["value"] = shown(meta["value_column"])
         if meta.get("expected_column"):
-            context["expected"] = _frame_display(row[meta["expected_column"]])
+            context["expected"] = shown(meta["expected_column"])
+        for placeholder, column in (meta.get("context") or {}).items():
+            context[placeholder] = shown(column)
         return make_finding(check, report.submission_id, context, sheet=home,
                             cells=[f.cell if f.sheet == home else f"'{f.sheet}'!{f.cell}" for f in fields],
                             field_key=subject.key if subject else None,
                             label=subject.label if subject else None)
 
 
-def _frame_display(value: Any) -> str:
+def _with_origin(finding: Finding, item: InboxFile) -> Finding:
+    return replace(finding, commune_code=item.submitted_for, file_name=item.file_name)
+
+
+def _frame_display(value: Any, amount: bool = False) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    if isinstance(value, float):
-        return fmt(round(value, 2)) if not value.is_integer() else fmt(int(value))
+    if isinstance(value, float | int | np.floating | np.integer) and not isinstance(value, bool):
+        if amount:
+            return fmt(Decimal(round(float(value))) / MONEY_SCALE)
+        value = float(value)
+        return fmt(int(value)) if value.is_integer() else fmt(round(value, 2), 2)
     return str(value)
 
 
-def run_suites(suites: Sequence[Suite], frames: dict[str, pd.DataFrame],
-               index_columns: dict[str, list[str]]) -> list[tuple[Suite, dict[str, Any], list[dict[str, Any]]]]:
-    """Validate each frame with its suites in one ephemeral GX context; return the failing rows per expectation."""
+@dataclass
+class SuiteRuns:
+    failures: list[tuple[Suite, dict[str, Any], list[dict[str, Any]]]]
+    runs: int
+    docs_index: Path | None
+
+
+def run_suites(suites: Sequence[Suite], frames: dict[str, pd.DataFrame], index_columns: dict[str, list[str]],
+               docs_dir: Path | None = None) -> SuiteRuns:
+    """Validate each frame with its suites in one ephemeral GX context; return the failing rows per expectation.
+
+    With `docs_dir`, GX Data Docs for the run are built there (index.html, one page per suite)."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -216,11 +319,14 @@ def run_suites(suites: Sequence[Suite], frames: dict[str, pd.DataFrame],
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas("tonghop")
-    out = []
+    failures = []
+    runs = 0
     for frame_name, frame in frames.items():
-        asset = source.add_dataframe_asset(frame_name)
-        batch_definition = asset.add_batch_definition_whole_dataframe(frame_name)
-        for suite in (s for s in suites if s.frame == frame_name):
+        frame_suites = [s for s in suites if s.frame == frame_name]
+        if not frame_suites:
+            continue
+        batch_definition = source.add_dataframe_asset(frame_name).add_batch_definition_whole_dataframe(frame_name)
+        for suite in frame_suites:
             expectations = suite.definition["expectations"]
             # Tag each expectation with its position: GX returns results in its own order.
             tagged = [{**e, "meta": {**e.get("meta", {}), POSITION: i}} for i, e in enumerate(expectations)]
@@ -231,6 +337,7 @@ def run_suites(suites: Sequence[Suite], frames: dict[str, pd.DataFrame],
                 batch_parameters={"dataframe": frame},
                 result_format={"result_format": "COMPLETE",
                                "unexpected_index_column_names": index_columns[frame_name]})
+            runs += 1
             for res in result.results:
                 if res.exception_info and res.exception_info.get("raised_exception"):
                     raise RuntimeError(f"suite {suite.name}: expectation {res.expectation_config.type} failed to run: "
@@ -240,6 +347,15 @@ def run_suites(suites: Sequence[Suite], frames: dict[str, pd.DataFrame],
                 expectation = expectations[res.expectation_config.meta[POSITION]]
                 rows = [{k: r[k] for k in index_columns[frame_name]}
                         for r in res.result.get("unexpected_index_list") or []]
-                out.append((suite, expectation, rows))
-    return out
-
+                failures.append((suite, expectation, rows))
+    docs_index = None
+    if docs_dir is not None:
+        docs_dir.mkdir(parents=True, exist_ok=True)
+        context.add_data_docs_site("tonghop_run", {
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        })
+        context.build_data_docs(site_names=["tonghop_run"])
+        docs_index = docs_dir / "index.html"
+    return SuiteRuns(failures, runs, docs_index)

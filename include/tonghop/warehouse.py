@@ -88,6 +88,7 @@ def build_metadata(spec: TemplateSpec | None = None) -> sa.MetaData:
         sa.Column("status", sa.String(16), nullable=False),  # accepted / rejected / superseded
         sa.Column("error_count", sa.Integer, nullable=False),
         sa.Column("warning_count", sa.Integer, nullable=False),
+        sa.Column("annotated_path", sa.Text, comment="annotated workbook, relative to the output folder"),
     )
     report_columns = [sa.Column("submission_id", sa.String(40), primary_key=True)]
     for f in spec.fields:
@@ -106,6 +107,8 @@ def build_metadata(spec: TemplateSpec | None = None) -> sa.MetaData:
         sa.Column("value", sa.Text),
         sa.Column("expected", sa.Text),
         sa.Column("message", sa.Text, nullable=False),
+        sa.Column("commune_code", sa.String(16)),
+        sa.Column("file_name", sa.Text),
     )
     households = [f for f in spec.fields_of("households") if f.type == "count"]
     sa.Table(
@@ -245,6 +248,22 @@ def read_reports(engine: sa.Engine, submission_ids: Sequence[str]) -> dict[str, 
             for r in conn.execute(sa.select(t).where(t.c.submission_id.in_(chunk))):
                 row = dict(r._mapping)
                 out[row.pop("submission_id")] = row
+    return out
+
+
+def read_accepted_reports(engine: sa.Engine, period_id: str, communes: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """commune → values of its accepted report in a period (as published by that period's consolidation)."""
+    md = ensure_schema(engine)
+    submission, report = md.tables["submission"], md.tables["report"]
+    out: dict[str, dict[str, Any]] = {}
+    query = (sa.select(submission.c.submitted_for, report)
+             .join(report, report.c.submission_id == submission.c.submission_id)
+             .where(submission.c.period_id == period_id, submission.c.status == "accepted"))
+    with engine.connect() as conn:
+        for chunk in _chunks(list(communes), 500):
+            for r in conn.execute(query.where(submission.c.submitted_for.in_(chunk))):
+                row = dict(r._mapping)
+                out[row.pop("submitted_for")] = row
     return out
 
 
