@@ -9,12 +9,17 @@ rolled up commune → district → province and published in one transaction.
 |---|---|
 | `resolve_period` | the `period` param, or the period whose commune deadline passed most recently |
 | `list_batches` | the province folders of the inbox holding files for the period |
-| `ingest_batch` | mapped per province: parse, validate, record submissions, reports and findings |
+| `ingest_batch` | mapped per province: parse, validate (GX, one run per suite), record the files, |
+| | their values and findings; annotated workbooks and the batch's Data Docs |
 | `consolidate` | choose each commune's accepted report, roll up, publish facts and completeness |
 
 **Schedule**: the day after each commune deadline of the calendar (`config/calendar.yaml`), local time
 Asia/Ho_Chi_Minh. **By hand**: trigger with `{"period": "2026-FY"}`; ad-hoc periods are run this way.
 Re-running a period replaces its published figures (no duplicates, no leftovers).
+
+**Outputs** (under `TONGHOP_OUTPUT`, default `var/runs`): `<period>/runs/<run id>/<province>/data_docs/index.html`
+(GX Data Docs of each batch; the task log prints its `file://` link), `<period>/annotated/<commune>/…xlsx`
+(each commune's workbook with the cells to fix marked), `<period>/summary.json`.
 
 Configuration comes from the environment (`TONGHOP_INBOX`, `TONGHOP_WAREHOUSE_URL`, ...; see README).
 """
@@ -68,8 +73,9 @@ def tonghop_period() -> None:
     def ingest_batch(period_id: str, batch: str) -> dict:
         from tonghop.pipeline import ingest_batch as ingest
 
-        get_current_context()["batch_name"] = batch  # type: ignore[typeddict-unknown-key]
-        return ingest(Settings.from_env(), period_id, batch)
+        context = get_current_context()
+        context["batch_name"] = batch  # type: ignore[typeddict-unknown-key]
+        return ingest(Settings.from_env(), period_id, batch, run_id=context["run_id"])
 
     # Runs after the batches even when there are none (mapping over an empty list skips the mapped task).
     @task(outlets=[CONSOLIDATED], trigger_rule="none_failed")

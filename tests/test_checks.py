@@ -48,9 +48,9 @@ def _rates(c: Case) -> None:
 
 
 def _eligible_p2(c: Case) -> None:
-    c.values.update(p2_applicable=True, p2_carried_over=Decimal("120.5"), p2_alloc_central=Decimal("300"),
-                    p2_alloc_local=Decimal("40.25"), p2_mobilised=Decimal("10"), p2_disb_central=Decimal("100"),
-                    p2_disb_local=Decimal("40"), p2_disb_mobilised=Decimal("0"))
+    c.values.update(p2_applicable=True, p2_carried_over=Decimal("120.5"), p2_alloc_central=Decimal(300),
+                    p2_alloc_local=Decimal("40.25"), p2_mobilised=Decimal(10), p2_disb_central=Decimal(100),
+                    p2_disb_local=Decimal(40), p2_disb_mobilised=Decimal(0))
 
 
 def _funding_sum(c: Case, column: str) -> Decimal:
@@ -97,7 +97,8 @@ CASES: dict[str, tuple[str, str | None, set[str], Edit, Edit]] = {
     "TH-F-004": ("error", "C. Thiếu hụt", {"D14"},
                  lambda c: c.values.update(dep_latrine_poor=-1), lambda c: c.values.update(dep_latrine_poor=0)),
     "TH-F-005": ("error", "E. Chỉ tiêu", {"D5"},
-                 lambda c: c.values.update(out_jobs_plan=1_000_001), lambda c: c.values.update(out_jobs_plan=1_000_000)),
+                 lambda c: c.values.update(out_jobs_plan=1_000_001),
+                 lambda c: c.values.update(out_jobs_plan=1_000_000)),
     "TH-F-006": ("error", FUNDING, {"D7"},
                  lambda c: (_eligible_p2(c), c.values.update(p2_carried_over=Decimal("120.5001"))),
                  lambda c: (_eligible_p2(c), c.values.update(p2_carried_over=Decimal("120.501")))),
@@ -140,7 +141,7 @@ CASES: dict[str, tuple[str, str | None, set[str], Edit, Edit]] = {
                  lambda c: (_eligible_p2(c), c.values.update(p2_disb_local=Decimal("40.25")))),
     "TH-D-003": ("error", FUNDING, {"J7", "G7"},
                  lambda c: (_eligible_p2(c), c.values.update(p2_disb_mobilised=Decimal("10.01"))),
-                 lambda c: (_eligible_p2(c), c.values.update(p2_disb_mobilised=Decimal("10")))),
+                 lambda c: (_eligible_p2(c), c.values.update(p2_disb_mobilised=Decimal(10)))),
     # Money is exact: one thousandth of a million VND (1,000 đồng) off the sum of 12 rows is caught.
     "TH-D-004": ("error", FUNDING, {"D18", *(f"D{r}" for r in range(6, 18))},
                  lambda c: c.values.update(total_carried_over=_funding_sum(c, "carried_over") + Decimal("0.001")),

@@ -106,3 +106,37 @@ def test_sample_run_report_round_trip(tmp_path, period):
     table = tonghop("report", "--period", PERIOD, "--unit", DISTRICT, home=home).stdout
     assert "TỔNG CỘNG Huyện Ba Tri" in table and "Báo cáo bị từ chối" in table
     assert f"{want['total_households']:,}".replace(",", ".") in table  # Vietnamese thousands separator
+
+
+def test_check_json_and_annotated_copy(tmp_path):
+    """Errors are marked red and warnings yellow in the commune's own workbook, each with a comment, and a
+    first sheet lists every finding."""
+    tonghop("sample", "--period", PERIOD, "--unit", "29110", "--out", str(tmp_path / "in"), "--error-rate", "1",
+            "--kinds", "balance_mismatch", home=tmp_path)
+    workbook = next((tmp_path / "in").rglob("*.xlsx"))
+    wb = load_workbook(workbook)
+    wb["A. Thông tin chung"]["C17"] = "khong-co-a-còng"  # a malformed e-mail: a warning on top of the error
+    wb.save(workbook)
+    done = tonghop("check", str(workbook), "--format", "json", "--annotate", str(tmp_path / "out"), home=tmp_path,
+                   check=False)
+    assert done.returncode == 1
+    (result,) = json.loads(done.stdout)
+    assert result["outcome"] == "rejected" and (result["errors"], result["warnings"]) == (1, 1)
+    by_check = {f["check_id"]: f for f in result["findings"]}
+    assert set(by_check) == {"TH-B-002", "TH-F-010"} or set(by_check) == {"TH-B-003", "TH-F-010"}
+    balance = by_check.get("TH-B-002") or by_check["TH-B-003"]
+    assert balance["sheet"] == "B. Hộ nghèo" and balance["severity"] == "error" and balance["expected"]
+    assert balance["file_name"] == workbook.name and balance["commune_code"] == "29110"
+
+    annotated = load_workbook(result["annotated"])
+    assert annotated.sheetnames[0] == "Kết quả kiểm tra"
+    listing = [[c for c in row] for row in annotated["Kết quả kiểm tra"].iter_rows(min_row=6, values_only=True)]
+    assert sorted(row[2] for row in listing if row[0]) == sorted(by_check)
+    sheet_b = annotated["B. Hộ nghèo"]
+    for cell in balance["cell"].split(", "):
+        assert sheet_b[cell].fill.fgColor.rgb.endswith("FFC7CE"), cell  # red: error
+        assert balance["check_id"] in sheet_b[cell].comment.text
+    email = annotated["A. Thông tin chung"]["C17"]
+    assert email.fill.fgColor.rgb.endswith("FFEB9C") and "TH-F-010" in email.comment.text  # yellow: warning
+    untouched = annotated["B. Hộ nghèo"]["D5"]
+    assert untouched.comment is None and not untouched.fill.fgColor.rgb.endswith("FFC7CE")

@@ -10,13 +10,23 @@ import pytest
 
 from tests.conftest import DISTRICT, PERIOD, ROOT
 from tonghop.findings import load_catalogue
-from tonghop.inbox import InboxFile, LocalInbox
+from tonghop.inbox import InboxFile
 from tonghop.numbers import decimal_from_float, parse_number_text
 from tonghop.parse import StructureError, read_report
+from tonghop.pipeline import run_period
 from tonghop.spec import load_spec
-from tonghop.synth import ERROR_KINDS, SampleOptions, commune_values, generate_sample
+from tonghop.synth import (
+    ERROR_KINDS,
+    HISTORY_KINDS,
+    MISTAKES,
+    WARNING_KINDS,
+    SampleOptions,
+    commune_values,
+    generate_sample,
+)
 from tonghop.template import prefill_values, write_workbook
 from tonghop.validate import BatchValidator
+from tonghop.warehouse import engine_for, read_table
 
 EXPECTATIONS = ROOT / "expectations"
 
@@ -65,38 +75,55 @@ def test_blank_is_not_zero_and_text_numbers_are_read(tmp_path, hierarchy, period
     assert report.values["poor_merit"] == 0 and report.values["poor_social_protection"] is None
     assert report.values["total_households"] == int(values["total_households"].replace(".", ""))
     assert report.values["p2_alloc_central"] == Decimal("15555.25")
-    findings = _validate(hierarchy, period, [(item, content)])
+    findings = _validate(hierarchy, period, [(item, content)]).findings
     assert [(f.check_id, f.cell) for f in findings if f.severity == "error"] == [("TH-F-001", "D18")]
     message = findings[0].message
     assert "B. Hộ nghèo" in message and "D18" in message and "bảo trợ xã hội" in message and "nhập 0" in message
 
 
-@pytest.mark.parametrize("kind", ERROR_KINDS)
-def test_each_injected_mistake_is_caught_at_its_cell(tmp_path, hierarchy, period, kind):
-    options = SampleOptions(seed=9, error_rate=1.0, kinds=(kind,), late_rate=0.0, text_number_rate=0.0)
-    units = hierarchy.reporting_units(DISTRICT)[:3]
-    reports = generate_sample(units, period, hierarchy, tmp_path, options)
-    inbox = LocalInbox(tmp_path)
-    items = [(f, inbox.read(f)) for f in inbox.list(PERIOD)]
-    findings = _validate(hierarchy, period, items)
+def _findings_by_source(engine) -> tuple[dict[str, dict], dict[str, set[tuple[str, str, str]]]]:
+    submissions = {s["source_key"]: s for s in read_table(engine, "submission", period_id=PERIOD)}
+    by_id: dict[str, set[tuple[str, str, str]]] = {s["submission_id"]: set() for s in submissions.values()}
+    for f in read_table(engine, "finding"):
+        by_id[f["submission_id"]].add((f["check_id"], f["severity"], f["cell"] or ""))
+    return submissions, {key: by_id[s["submission_id"]] for key, s in submissions.items()}
+
+
+def test_injected_mistakes_of_every_kind_are_found_exactly(settings, hierarchy, period):
+    """Each kind on its own commune among clean ones: findings = injected mistakes, no misses, no extras."""
+    kinds = [*ERROR_KINDS, *WARNING_KINDS]
+    units = hierarchy.reporting_units("83")[: len(kinds) + 20]
+    reports = []
+    for unit, kind in zip(units, kinds, strict=False):
+        error = MISTAKES[kind][2] == "error"
+        options = SampleOptions(seed=3, error_rate=1.0 if error else 0.0, warning_rate=0.0 if error else 1.0,
+                                kinds=(kind,) if error else (), warning_kinds=() if error else (kind,))
+        reports += generate_sample([unit], period, hierarchy, settings.inbox, options)
+    reports += generate_sample(units[len(kinds):], period, hierarchy, settings.inbox, SampleOptions(seed=3))
+    assert {m.kind for r in reports for m in r.mistakes} == set(kinds)
+
+    run_period(settings, PERIOD)
+    submissions, found = _findings_by_source(engine_for(settings.warehouse_url))
     spec = load_spec()
+    assert len(submissions) == len(reports)
     for report in reports:
+        key = report.path.relative_to(settings.inbox).as_posix()
+        got = found[key]
+        if not report.mistakes:
+            assert got == set(), (report.commune_code, got)
+            assert submissions[key]["status"] == "accepted"
+            continue
         (mistake,) = report.mistakes
-        own = [f for f in findings if f.submission_id.endswith(f"/{report.commune_code}/{report.path.name}")]
-        assert any(f.severity == "error" for f in own), (kind, report.commune_code)
-        hits = [f for f in own if f.check_id == mistake.check_id]
-        assert hits, (kind, [f.check_id for f in own])
-        field = spec.by_key[mistake.field]
-        assert any(field.cell in (f.cell or "") for f in hits), (kind, field.cell, [f.cell for f in hits])
-        for f in hits:
-            assert f.message.startswith(f"Trang «{f.sheet}»"), f.message
-            cells = [c.split("!")[-1] for c in f.cell.split(", ")]
-            if len(cells) == 1:
-                assert f.label in f.message, f.message
-            assert all(c in f.message for c in cells), (f.cell, f.message)
+        assert {(c, s) for c, s, _ in got} == {(mistake.check_id, mistake.severity)}, (mistake.kind, got)
+        if mistake.field in spec.by_key and not mistake.check_id.startswith("TH-S-"):
+            (cells,) = [cell for _, _, cell in got]
+            assert spec.by_key[mistake.field].cell in cells.split(", "), (mistake.kind, cells)
+        assert submissions[key]["status"] == ("rejected" if mistake.severity == "error" else "accepted")
+        assert submissions[key]["annotated_path"] or mistake.check_id in ("TH-S-001", "TH-S-002", "TH-S-003",
+                                                                             "TH-S-004")
 
 
-def test_clean_batch_has_no_findings_and_one_gx_run_per_suite(tmp_path, hierarchy, period, monkeypatch):
+def test_clean_province_one_gx_run_per_suite_with_data_docs(settings, hierarchy, period, monkeypatch):
     import great_expectations as gx
 
     runs = []
@@ -107,24 +134,40 @@ def test_clean_batch_has_no_findings_and_one_gx_run_per_suite(tmp_path, hierarch
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(gx.ValidationDefinition, "run", counting_run)
-    generate_sample(hierarchy.reporting_units(DISTRICT), period, hierarchy, tmp_path, SampleOptions(seed=2))
-    inbox = LocalInbox(tmp_path)
-    items = [(f, inbox.read(f)) for f in inbox.list(PERIOD)]
-    assert len(items) == 22
-    assert _validate(hierarchy, period, items) == []
+    generate_sample(hierarchy.reporting_units("83"), period, hierarchy, settings.inbox, SampleOptions(seed=2))
+    summary = run_period(settings, PERIOD)
+    assert summary["ingest"]["files"] == 148
+    assert (summary["ingest"]["errors"], summary["ingest"]["warnings"]) == (0, 0)
     suites = sorted(p.stem for p in EXPECTATIONS.glob("*.json"))
-    assert sorted(name.split(":")[1] for name in runs) == suites
+    assert sorted(name.split(":")[1] for name in runs) == suites  # one run per suite, not per report
+    docs = Path(summary["ingest"]["data_docs"])
+    assert docs.name == "index.html" and docs.is_file()
+    assert "<html" in docs.read_text(encoding="utf-8").lower()
+    pages = sorted(p.parent.parent.parent.name for p in (docs.parent / "validations").glob("*/*/*/*.html"))
+    assert pages == suites
 
 
-def test_identification_and_window_checks(tmp_path, hierarchy, period, calendar):
-    item, content, _ = _workbook(tmp_path, hierarchy, period, lambda v, p: p.update(district_code="837"))
-    late = InboxFile(**{**item.__dict__, "received_at": period.closes_at + dt.timedelta(hours=1)})
-    findings = _validate(hierarchy, period, [(late, content)])
-    assert {f.check_id for f in findings} == {"TH-A-002", "TH-A-006"}
-    district = next(f for f in findings if f.check_id == "TH-A-002")
-    assert district.cell == "C10" and district.value == "837" and district.expected == "836"
-    other = calendar.get("2026-H1")
-    assert {f.check_id for f in _validate(hierarchy, other, [(item, content)])} >= {"TH-A-005", "TH-A-006"}
+def test_history_checks_compare_with_the_previous_accepted_report(settings, hierarchy, period, calendar):
+    """H1 then FY of a clean district: no warning. Then FY reports with jumps: exactly the jumps are flagged."""
+    units = hierarchy.reporting_units(DISTRICT)
+    h1 = calendar.get("2026-H1")
+    generate_sample(units, h1, hierarchy, settings.inbox, SampleOptions(seed=8, late_rate=0))
+    run_period(settings, h1.id)
+    generate_sample(units[3:], period, hierarchy, settings.inbox, SampleOptions(seed=8, late_rate=0))
+    jumps = []
+    for unit, kind in zip(units[:3], HISTORY_KINDS, strict=True):
+        jumps += generate_sample([unit], period, hierarchy, settings.inbox, SampleOptions(
+            seed=8, late_rate=0, warning_rate=1.0, warning_kinds=(kind,)))
+    summary = run_period(settings, PERIOD)
+    assert summary["files_accepted"] == len(units)
+    _, found = _findings_by_source(engine_for(settings.warehouse_url))
+    flagged = {key: got for key, got in found.items() if got}
+    expected = {r.path.relative_to(settings.inbox).as_posix(): r.mistakes[0] for r in jumps}
+    assert set(flagged) == set(expected)
+    for key, mistake in expected.items():
+        assert {c for c, _, _ in flagged[key]} == {mistake.check_id}, (mistake.kind, flagged[key])
+    messages = [f["message"] for f in read_table(engine_for(settings.warehouse_url), "finding")]
+    assert any("2026-H1" in m for m in messages)
 
 
 @pytest.mark.parametrize("content, check", [

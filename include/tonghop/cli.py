@@ -139,6 +139,7 @@ def cmd_fill(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from tonghop.annotate import annotate_workbook, annotated_name
     from tonghop.findings import SEVERITY_LABELS
     from tonghop.pipeline import check_workbooks
 
@@ -150,15 +151,35 @@ def cmd_check(args: argparse.Namespace) -> int:
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}")
-    any_error = False
-    for path, findings in check_workbooks(settings, paths, args.period, args.unit, received_at):
+    results = check_workbooks(settings, paths, args.period, args.unit, received_at)
+    any_error = any(f.severity == "error" for _, findings in results for f in findings)
+    annotated: dict[Path, Path] = {}
+    if args.annotate:
+        out_dir = Path(args.annotate)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for path, findings in results:
+            if findings and not any(f.check_id.startswith("TH-S-") for f in findings):
+                annotated[path] = out_dir / annotated_name(path.name)
+                annotated[path].write_bytes(annotate_workbook(path.read_bytes(), findings, path.name))
+    if args.format == "json":
+        print(json.dumps([{
+            "file": str(path),
+            "outcome": "rejected" if any(f.severity == "error" for f in findings) else "accepted",
+            "errors": sum(f.severity == "error" for f in findings),
+            "warnings": sum(f.severity == "warning" for f in findings),
+            "annotated": str(annotated[path]) if path in annotated else None,
+            "findings": [{k: v for k, v in f.as_dict().items() if k != "submission_id"} for f in findings],
+        } for path, findings in results], ensure_ascii=False, indent=1))
+        return EXIT_FINDINGS if any_error else EXIT_OK
+    for path, findings in results:
         errors = [f for f in findings if f.severity == "error"]
-        any_error |= bool(errors)
         verdict = "BỊ TỪ CHỐI" if errors else "HỢP LỆ"
         print(f"{path}: {verdict} — {len(errors)} lỗi, {len(findings) - len(errors)} cảnh báo")
         for f in findings:
             where = f" [{f.sheet}!{f.cell}]" if f.sheet and f.cell else ""
             print(f"  {SEVERITY_LABELS[f.severity]} {f.check_id}{where}: {f.message}")
+        if path in annotated:
+            print(f"  Tệp đã đánh dấu các ô cần sửa: {annotated[path]}")
     return EXIT_FINDINGS if any_error else EXIT_OK
 
 
@@ -235,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--period", help="period the files are for (default: the one each workbook names)")
     p.add_argument("--unit", help="commune the files were submitted for (default: the one each names)")
     p.add_argument("--received-at", help="ISO time of receipt for the open-period check (default: the deadline)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--annotate", metavar="DIR", help="write a copy of each workbook with findings, cells marked")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("run", help="process a whole period in-process (no scheduler)")

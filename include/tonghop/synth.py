@@ -428,9 +428,7 @@ def inject(kind: str, d: Draft) -> Mistake:
     """Apply one mistake of `kind` to a draft and describe it."""
     mutate, check_id, severity = MISTAKES[kind]
     key, value = mutate(d)
-    original = None
-    if key in d.values or key in d.prefilled:
-        original = _set(d, key, value)
+    original = _set(d, key, value) if key in d.spec.by_key else None
     if "|" in check_id:  # balance: which identity depends on the category mutated
         check_id = "TH-B-002" if key.startswith("poor_") else "TH-B-003"
     return Mistake(kind, key, check_id, severity, original=_jsonable(original), injected=_jsonable(value))
