@@ -56,6 +56,8 @@ def expected_sums(manifest: dict[str, Any], unit_code: str, level: str, area: st
     units = gso_units()
     sums: dict[str, Any] = defaultdict(int)
     n = 0
+    warned = _warned(manifest)
+    sums["reports_with_warnings"] = 0
     for commune, values in accepted_reports(manifest).items():
         info = units[commune]
         if info[level] != unit_code:
@@ -63,6 +65,7 @@ def expected_sums(manifest: dict[str, Any], unit_code: str, level: str, area: st
         if area != "total" and info["urban"] != (area == "urban"):
             continue
         n += 1
+        sums["reports_with_warnings"] += commune in warned
         for key in HOUSEHOLD_COUNTS:
             sums[key] += values[key]
         for component in COMPONENTS:
@@ -70,6 +73,10 @@ def expected_sums(manifest: dict[str, Any], unit_code: str, level: str, area: st
                 sums[f"{component}_{money}"] += Decimal(str(values[f"{component}_{money}"]))
     sums["reports"] = n
     return dict(sums)
+
+
+def _warned(manifest: dict[str, Any]) -> set[str]:
+    return {r["commune_code"] for r in manifest["reports"] if any(m["severity"] == "warning" for m in r["mistakes"])}
 
 
 def expected_completeness(manifest: dict[str, Any], unit_code: str, level: str, deadline: dt.datetime

@@ -23,6 +23,7 @@ def district_sample(settings, hierarchy, period):
     manifest = exp.load(manifest_path(settings.inbox, PERIOD))
     # The sample must exercise every outcome, or the assertions below would prove little.
     assert any(r.has_error for r in reports) and any(not r.has_error for r in reports)
+    assert any(r.mistakes and not r.has_error for r in reports)  # accepted with warnings: flagged, summed
     assert len(reports) < len(hierarchy.reporting_units(DISTRICT))
     return manifest
 
@@ -48,6 +49,7 @@ def test_published_figures_equal_independent_sums(settings, warehouse_url, distr
                 continue
             got = _fact(households, unit_code=code, area=area)
             assert got["reports"] == want["reports"]
+            assert got["reports_with_warnings"] == want["reports_with_warnings"]
             for key in exp.HOUSEHOLD_COUNTS:
                 assert got[key] == want[key], (code, area, key)
             assert got["poor_rate"] == pytest.approx(want["poor_end"] / want["total_households"] * 100, abs=1e-9)

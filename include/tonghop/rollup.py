@@ -20,6 +20,7 @@ from tonghop.spec import TemplateSpec
 
 TOTAL = "total"
 DISBURSED_PREFIX = "disb_"
+WARNED = "__with_warnings"
 AREAS = (TOTAL, URBAN, RURAL)
 
 
@@ -95,6 +96,8 @@ def rollup(spec: TemplateSpec, hierarchy: Hierarchy, period: Period, accepted: M
     frame = _with_ancestors(hierarchy, codes)
     values = pd.DataFrame([accepted[c] for c in codes])
     frame = pd.concat([frame, values.reset_index(drop=True)], axis=1)
+    warned = {s.code for s in status_list if s.with_warnings}
+    frame[WARNED] = [code in warned for code in codes]
 
     household_keys = [f.key for f in spec.fields_of("households") if f.type == "count"]
     dep = spec.section("deprivations")
@@ -108,7 +111,7 @@ def rollup(spec: TemplateSpec, hierarchy: Hierarchy, period: Period, accepted: M
             n = len(group)
             sums = {k: _sum(group[k]) for k in household_keys}
             facts["fact_households"].append({
-                **key, "reports": n, **sums,
+                **key, "reports": n, "reports_with_warnings": int(group[WARNED].sum()), **sums,
                 "poor_rate": _ratio(sums["poor_end"], sums["total_households"]),
                 "near_poor_rate": _ratio(sums["near_poor_end"], sums["total_households"]),
             })

@@ -114,6 +114,8 @@ def build_metadata(spec: TemplateSpec | None = None) -> sa.MetaData:
     sa.Table(
         "fact_households", md, *_fact_keys(),
         sa.Column("reports", sa.Integer, nullable=False),
+        sa.Column("reports_with_warnings", sa.Integer, nullable=False,
+                  comment="accepted reports behind the figure that carry warnings (flagged, not excluded)"),
         *[sa.Column(f.key, sa.BigInteger, comment=f.label) for f in households],
         sa.Column("poor_rate", RATE, comment="poor_end / total_households × 100"),
         sa.Column("near_poor_rate", RATE, comment="near_poor_end / total_households × 100"),
