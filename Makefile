@@ -45,6 +45,9 @@ demo: $(STAMP) $(AIRFLOW_HOME)/.migrated
 	@grep -q "state=success" $(DEMO_HOME)/dag-test.log || (tail -n 60 $(DEMO_HOME)/dag-test.log; exit 1)
 	@echo
 	TONGHOP_HOME=$(DEMO_HOME) $(BIN)/tonghop report --period $(DEMO_PERIOD) --unit $(DEMO_UNIT)
+	@echo
+	@echo "Data Docs:           $$(ls $(DEMO_HOME)/runs/$(DEMO_PERIOD)/runs/*/*/data_docs/index.html)"
+	@echo "Annotated workbooks: $(DEMO_HOME)/runs/$(DEMO_PERIOD)/annotated/"
 
 ## test: the whole test suite (needs the local PostgreSQL; in CI a missing server fails the run)
 test: $(STAMP)
