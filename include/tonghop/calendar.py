@@ -30,6 +30,7 @@ class Period:
     closes_at: dt.datetime
     district_deadline: dt.datetime | None = None
     province_deadline: dt.datetime | None = None
+    consolidate_at: dt.datetime | None = None  # the scheduled consolidation (and district summary)
 
     def accepts_at(self, received_at: dt.datetime) -> bool:
         """Whether a file received then may still be processed for this period."""
@@ -61,10 +62,34 @@ def _as_date(value: object) -> dt.date:
 
 
 @dataclass(frozen=True)
+class Notifications:
+    reminder_days_before: tuple[int, ...] = (5, 1)
+    reminder_time: dt.time = dt.time(8, 0)
+    consolidation_alert_after: dt.timedelta = dt.timedelta(hours=24)
+
+
+@dataclass(frozen=True)
 class Calendar:
     timezone: ZoneInfo
     periods: dict[str, Period]
     consolidation_times: tuple[tuple[int, int, int, int], ...]  # (month, day, hour, minute)
+    notifications: Notifications = Notifications()
+
+    def reminder_moments(self, period: Period) -> list[tuple[int, dt.datetime]]:
+        """(days before, moment) of each reminder of a period, earliest first."""
+        moments = []
+        for days in sorted(self.notifications.reminder_days_before, reverse=True):
+            day = period.deadline_date - dt.timedelta(days=days)
+            moments.append((days, dt.datetime.combine(day, self.notifications.reminder_time, tzinfo=self.timezone)))
+        return moments
+
+    def open_at(self, moment: dt.datetime) -> list[Period]:
+        """Periods that accept files at `moment` or still owe e-mails (until the consolidation alert is due)."""
+        margin = self.notifications.consolidation_alert_after + dt.timedelta(days=1)
+        return sorted((p for p in self.periods.values()
+                       if p.opens_at - dt.timedelta(days=max(self.notifications.reminder_days_before, default=0))
+                       <= moment <= max(p.closes_at, p.commune_deadline + margin)),
+                      key=lambda p: p.commune_deadline)
 
     def get(self, period_id: str) -> Period:
         try:
@@ -98,6 +123,12 @@ class Calendar:
 def load_calendar(path: Path | str) -> Calendar:
     raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     tz = ZoneInfo(raw["timezone"])
+    notes = raw.get("notifications") or {}
+    notifications = Notifications(
+        reminder_days_before=tuple(int(d) for d in notes.get("reminder_days_before", (5, 1))),
+        reminder_time=dt.time.fromisoformat(str(notes.get("reminder_time", "08:00"))),
+        consolidation_alert_after=dt.timedelta(hours=float(notes.get("consolidation_alert_after_hours", 24))),
+    )
     periods: dict[str, Period] = {}
     times = []
     for spec in raw.get("recurring", []):
@@ -107,6 +138,7 @@ def load_calendar(path: Path | str) -> Calendar:
         times.append((month, day, hour, minute))
         for year in range(raw["years"]["first"], raw["years"]["last"] + 1):
             deadline = _end_of_day(_month_day(year, spec["commune_deadline"]), tz)
+            consolidate_at = dt.datetime(year, month, day, hour, minute, tzinfo=tz)
             pid = f"{year}-{spec['kind']}"
             periods[pid] = Period(
                 id=pid,
@@ -120,6 +152,7 @@ def load_calendar(path: Path | str) -> Calendar:
                 if spec.get("district_deadline") else None,
                 province_deadline=_end_of_day(_month_day(year, spec["province_deadline"]), tz)
                 if spec.get("province_deadline") else None,
+                consolidate_at=consolidate_at,
             )
     for spec in raw.get("adhoc") or []:
         pid = spec["id"]
@@ -128,6 +161,9 @@ def load_calendar(path: Path | str) -> Calendar:
         if pid in periods:
             raise CalendarError(f"period {pid} is defined twice")
         deadline = _end_of_day(_as_date(spec["commune_deadline"]), tz)
+        consolidate_at = (dt.datetime.fromisoformat(str(spec["consolidate"])).replace(tzinfo=tz)
+                          if spec.get("consolidate")
+                          else dt.datetime.combine(deadline.date() + dt.timedelta(days=1), dt.time(7, 0), tzinfo=tz))
         periods[pid] = Period(
             id=pid,
             name=spec["name"],
@@ -136,5 +172,6 @@ def load_calendar(path: Path | str) -> Calendar:
             opens_at=_start_of_day(_as_date(spec["opens"]), tz),
             commune_deadline=deadline,
             closes_at=_end_of_day(_as_date(spec["closes"]), tz),
+            consolidate_at=consolidate_at,
         )
-    return Calendar(timezone=tz, periods=periods, consolidation_times=tuple(times))
+    return Calendar(timezone=tz, periods=periods, consolidation_times=tuple(times), notifications=notifications)

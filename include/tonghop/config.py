@@ -10,6 +10,8 @@
 | TONGHOP_HIERARCHY       | vietnam-provinces (or a CSV path)     |
 | TONGHOP_EXPECTATIONS    | <project>/expectations                |
 | TONGHOP_SCOPE           | (all) — a unit code: only its communes are expected |
+| TONGHOP_CONTACTS        | <project>/config/contacts.csv — who receives e-mails |
+| TONGHOP_MAIL_FROM       | sender when the smtp_default connection names none |
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class Settings:
     hierarchy_source: str
     expectations_dir: Path
     scope: str | None = None
+    contacts_path: Path | None = None
+    mail_from: str = "tonghop@localhost"
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -47,9 +51,11 @@ class Settings:
             hierarchy_source=env.get("TONGHOP_HIERARCHY", DEFAULT_SOURCE),
             expectations_dir=Path(env.get("TONGHOP_EXPECTATIONS", PROJECT_ROOT / "expectations")),
             scope=env.get("TONGHOP_SCOPE") or None,
+            contacts_path=Path(env.get("TONGHOP_CONTACTS", PROJECT_ROOT / "config" / "contacts.csv")),
+            mail_from=env.get("TONGHOP_MAIL_FROM", "tonghop@localhost"),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
-        for key in ("inbox", "output_dir", "calendar_path", "expectations_dir", "home"):
+        for key in ("inbox", "output_dir", "calendar_path", "expectations_dir", "home", "contacts_path"):
             if key in given:
                 given[key] = Path(given[key])
         return replace(settings, **given)

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,22 +29,37 @@ from tonghop.config import Settings
 from tonghop.findings import ERROR, WARNING, Finding, load_catalogue, make_finding
 from tonghop.hierarchy import Hierarchy, load_hierarchy
 from tonghop.inbox import InboxFile, LocalInbox, group_by_batch
+from tonghop.ledger import (
+    ACCEPTED,
+    DUPLICATE,
+    FINAL_STATES,
+    RECEIVED,
+    REJECTED,
+    Arrival,
+    check_invariant,
+    classify,
+    final_statuses,
+    is_known,
+    submission_id,
+    utc,
+)
 from tonghop.parse import ParsedReport, StructureError, read_report
 from tonghop.rollup import CommuneStatus, rollup
 from tonghop.spec import TemplateSpec, load_spec
 from tonghop.validate import BatchValidator, History
 from tonghop.warehouse import (
     engine_for,
+    log_run,
     publish_period,
     read_accepted_reports,
     read_period_submissions,
     read_reports,
-    record_submissions,
+    record_results,
+    register_files,
 )
 
 log = logging.getLogger(__name__)
 
-ACCEPTED, REJECTED, SUPERSEDED = "accepted", "rejected", "superseded"
 Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
 
 
@@ -74,19 +90,15 @@ class PeriodContext:
         return engine_for(self.settings.warehouse_url)
 
 
-def submission_id(item: InboxFile, sha256: str) -> str:
-    """Stable across runs: the same file at the same place is the same submission."""
-    return hashlib.sha256(f"{item.key}\n{sha256}".encode()).hexdigest()[:32]
-
-
-def list_batches(settings: Settings, period_id: str) -> list[str]:
-    """The batches (province folders) that hold files for the period."""
+def list_batches(settings: Settings, period_id: str, reprocess: bool = False) -> list[str]:
+    """The batches (province folders) holding files for the period that the ledger does not know yet
+    (or every batch, to reprocess)."""
     ctx = PeriodContext.open(settings, period_id)
-    return list(group_by_batch(ctx.inbox.list(period_id)))
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    items = ctx.inbox.list(period_id)
+    if not reprocess:
+        known = {r["source_key"]: r for r in read_period_submissions(ctx.engine, period_id)}
+        items = [i for i in items if not is_known(i, known)]
+    return list(group_by_batch(items))
 
 
 def _report_row(spec: TemplateSpec, report: ParsedReport) -> dict[str, Any]:
@@ -115,64 +127,85 @@ def history_for(ctx: PeriodContext, communes: Sequence[str]) -> History:
 
 
 def ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progress = _no_progress,
-           run_dir: Path | None = None) -> dict[str, Any]:
-    """Parse, validate and record a batch of received files. Every file ends recorded with a status.
+           run_dir: Path | None = None, reprocess: bool = False) -> dict[str, Any]:
+    """Record and process the files of a batch that the ledger does not know yet (all of them with `reprocess`).
 
-    With `run_dir`, the run's GX Data Docs are built in `run_dir/data_docs`. Reports with findings get an
+    Each new file is recorded (`received`) before it is read further; byte-identical re-sends become
+    `duplicate`; the others are parsed and validated in one GX batch and end `accepted` or `rejected`.
+    With `run_dir`, the batch's GX Data Docs are built in `run_dir/data_docs`; reports with findings get an
     annotated copy of their workbook under `<output>/<period>/annotated/`."""
     spec, catalogue = ctx.spec, load_catalogue(ctx.settings.expectations_dir)
+    ledger_rows = read_period_submissions(ctx.engine, ctx.period.id)
+    known_ids = {r["submission_id"]: r for r in ledger_rows}
+    known_by_key = {r["source_key"]: r for r in ledger_rows}
+    todo = list(items) if reprocess else [i for i in items if not is_known(i, known_by_key)]
+    arrivals = []
+    for item in progress(todo, len(todo), "Đọc tệp"):
+        sha = hashlib.sha256(ctx.inbox.read(item)).hexdigest()
+        sid = submission_id(item, sha)
+        if sid in known_ids and (not reprocess or known_ids[sid]["status"] == DUPLICATE):
+            continue
+        arrivals.append(Arrival(item, sha, sid))
+    arrivals = classify(arrivals, ledger_rows)
+    register_files(ctx.engine, [_ledger_row(ctx.period, a) for a in arrivals if a.submission_id not in known_ids])
+    to_process = [a for a in arrivals if a.duplicate_of is None]
+
     structural: list[Finding] = []
     parsed: list[tuple[InboxFile, ParsedReport]] = []
-    meta: dict[str, tuple[InboxFile, str]] = {}
-    for item in progress(items, len(items), "Đọc tệp"):
-        content = ctx.inbox.read(item)
-        sha = hashlib.sha256(content).hexdigest()
-        sid = submission_id(item, sha)
-        meta[sid] = (item, sha)
-        if item.submitted_for is None:
-            structural.append(with_origin(make_finding(catalogue["TH-S-004"], sid, {
-                "file_name": item.file_name, "detail": item.key}), item))
+    for a in to_process:
+        if a.item.submitted_for is None:
+            structural.append(with_origin(make_finding(catalogue["TH-S-004"], a.submission_id, {
+                "file_name": a.item.file_name, "detail": a.item.key}), a.item))
             continue
         try:
-            parsed.append((item, read_report(content, sid, item.file_name, spec, catalogue)))
+            report = read_report(ctx.inbox.read(a.item), a.submission_id, a.item.file_name, spec, catalogue)
+            parsed.append((a.item, report))
         except StructureError as exc:
-            structural.append(with_origin(exc.finding, item))
+            structural.append(with_origin(exc.finding, a.item))
     history = history_for(ctx, sorted({item.submitted_for for item, _ in parsed if item.submitted_for}))
     validation = BatchValidator(spec, ctx.hierarchy, ctx.settings.expectations_dir).validate(
-        ctx.period, parsed, history, docs_dir=run_dir / "data_docs" if run_dir else None)
+        ctx.period, parsed, history, docs_dir=run_dir / "data_docs" if run_dir and parsed else None)
     findings = structural + validation.findings
     by_submission: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
         by_submission[f.submission_id].append(f)
     to_annotate = [(item, report.submission_id) for item, report in parsed if by_submission.get(report.submission_id)]
     annotated = annotate_reports(ctx, to_annotate, by_submission)
-    submissions, finding_rows = [], []
-    for sid, (item, sha) in meta.items():
-        own = by_submission.get(sid, [])
+    outcomes, finding_rows = [], []
+    for a in to_process:
+        own = by_submission.get(a.submission_id, [])
         errors = sum(f.severity == ERROR for f in own)
-        submissions.append({
-            "submission_id": sid, "period_id": ctx.period.id, "submitted_for": item.submitted_for,
-            "province_code": item.province_code, "source_key": item.key, "file_name": item.file_name,
-            "sha256": sha, "size_bytes": item.size, "received_at": _utc(item.received_at),
-            "on_time": ctx.period.on_time(item.received_at), "status": REJECTED if errors else ACCEPTED,
-            "error_count": errors, "warning_count": sum(f.severity == WARNING for f in own),
-            "annotated_path": annotated.get(sid),
-        })
+        outcomes.append({"submission_id": a.submission_id, "status": REJECTED if errors else ACCEPTED,
+                         "error_count": errors, "warning_count": sum(f.severity == WARNING for f in own),
+                         "annotated_path": annotated.get(a.submission_id)})
         finding_rows.extend({**f.as_dict(), "seq": seq} for seq, f in enumerate(own, start=1))
-    record_submissions(ctx.engine, submissions, [_report_row(spec, r) for _, r in parsed], finding_rows)
+    record_results(ctx.engine, outcomes, [_report_row(spec, r) for _, r in parsed], finding_rows)
     summary = {
         "files": len(items),
-        "accepted": sum(s["status"] == ACCEPTED for s in submissions),
-        "rejected": sum(s["status"] == REJECTED for s in submissions),
+        "new": len(arrivals),
+        "duplicates": sum(a.duplicate_of is not None for a in arrivals),
+        "accepted": sum(o["status"] == ACCEPTED for o in outcomes),
+        "rejected": sum(o["status"] == REJECTED for o in outcomes),
         "errors": sum(f.severity == ERROR for f in findings),
         "warnings": sum(f.severity == WARNING for f in findings),
         "gx_runs": validation.gx_runs,
         "data_docs": str(validation.docs_index) if validation.docs_index else None,
     }
-    log.info("ingested %s files for %s: %s", len(items), ctx.period.id, summary)
+    log.info("ingested %s new of %s files for %s: %s", len(arrivals), len(items), ctx.period.id, summary)
     if validation.docs_index:
         log.info("Data Docs of this batch: %s", validation.docs_index.resolve().as_uri())
     return summary
+
+
+def _ledger_row(period: Period, a: Arrival) -> dict[str, Any]:
+    item = a.item
+    return {
+        "submission_id": a.submission_id, "period_id": period.id, "submitted_for": item.submitted_for,
+        "province_code": item.province_code, "source_key": item.key, "file_name": item.file_name,
+        "sha256": a.sha256, "size_bytes": item.size, "received_at": utc(item.received_at),
+        "on_time": period.on_time(item.received_at), "status": DUPLICATE if a.duplicate_of else RECEIVED,
+        "duplicate_of": a.duplicate_of, "error_count": 0, "warning_count": 0, "annotated_path": None,
+    }
 
 
 def annotate_reports(ctx: PeriodContext, items: Sequence[tuple[InboxFile, str]],
@@ -193,10 +226,12 @@ def with_origin(finding: Finding, item: InboxFile) -> Finding:
     return dataclasses.replace(finding, commune_code=item.submitted_for, file_name=item.file_name)
 
 
-def ingest_batch(settings: Settings, period_id: str, batch: str, run_id: str | None = None) -> dict[str, Any]:
+def ingest_batch(settings: Settings, period_id: str, batch: str, run_id: str | None = None,
+                 reprocess: bool = False) -> dict[str, Any]:
     ctx = PeriodContext.open(settings, period_id)
     items = group_by_batch(ctx.inbox.list(period_id)).get(batch, [])
-    return {"batch": batch, **ingest(ctx, items, run_dir=run_directory(settings, period_id, run_id) / batch)}
+    return {"batch": batch, **ingest(ctx, items, run_dir=run_directory(settings, period_id, run_id) / batch,
+                                     reprocess=reprocess)}
 
 
 def run_directory(settings: Settings, period_id: str, run_id: str | None = None) -> Path:
@@ -206,25 +241,10 @@ def run_directory(settings: Settings, period_id: str, run_id: str | None = None)
     return settings.output_dir / period_id / "runs" / safe
 
 
-def final_statuses(submissions: Sequence[dict[str, Any]]) -> dict[str, str]:
-    """Rejected stays rejected; of a commune's valid files the newest received wins, older ones are superseded."""
-    statuses: dict[str, str] = {}
-    valid: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for s in submissions:
-        if s["error_count"]:
-            statuses[s["submission_id"]] = REJECTED
-        else:
-            valid[s["submitted_for"]].append(s)
-    for candidates in valid.values():
-        candidates.sort(key=lambda s: (_utc(s["received_at"]), s["source_key"]), reverse=True)
-        statuses[candidates[0]["submission_id"]] = ACCEPTED
-        for older in candidates[1:]:
-            statuses[older["submission_id"]] = SUPERSEDED
-    return statuses
-
-
-def consolidate(settings: Settings, period_id: str) -> dict[str, Any]:
-    """Roll the period's accepted reports up the hierarchy and publish it in one transaction."""
+def consolidate(settings: Settings, period_id: str, run_id: str | None = None,
+                now: dt.datetime | None = None) -> dict[str, Any]:
+    """Roll the period's accepted reports up the hierarchy and publish it in one transaction; then check
+    the ledger invariant and log the run."""
     ctx = PeriodContext.open(settings, period_id)
     period, hierarchy = ctx.period, ctx.hierarchy
     submissions = read_period_submissions(ctx.engine, period.id)
@@ -247,36 +267,38 @@ def consolidate(settings: Settings, period_id: str) -> dict[str, Any]:
             received=bool(received),
             accepted=winner is not None,
             with_warnings=bool(winner and winner["warning_count"]),
-            on_time=any(_utc(s["received_at"]) <= period.commune_deadline for s in received),
+            on_time=any(utc(s["received_at"]) <= period.commune_deadline for s in received),
         ))
     facts = rollup(ctx.spec, hierarchy, period, accepted_values, commune_statuses)
     publish_period(ctx.engine, period.id, facts, statuses, _unit_rows(hierarchy), _period_rows(ctx.calendar))
-    counts = defaultdict(int)
-    for status in statuses.values():
-        counts[status] += 1
+    ledger = check_invariant([i.key for i in ctx.inbox.list(period.id)], read_period_submissions(ctx.engine, period.id))
     summary = {
         "period": period.id,
         "files": len(submissions),
+        "ledger": ledger,
         "expected": len(expected),
         "communes_received": sum(s.received for s in commune_statuses),
         "communes_accepted": sum(s.accepted for s in commune_statuses),
         "communes_on_time": sum(s.on_time for s in commune_statuses),
-        **{f"files_{k}": counts[k] for k in (ACCEPTED, REJECTED, SUPERSEDED)},
+        **{f"files_{k}": ledger[k] for k in FINAL_STATES},
         "fact_rows": {name: len(rows) for name, rows in facts.items()},
     }
     out_dir = settings.output_dir / period.id
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    log_run(ctx.engine, run_id or f"cli-{uuid.uuid4().hex[:12]}", "consolidate", period.id, len(submissions),
+            json.dumps(ledger), at=now)
     log.info("published %s: %s", period.id, summary)
     return summary
 
 
-def run_period(settings: Settings, period_id: str, progress: Progress = _no_progress) -> dict[str, Any]:
-    """The whole period in-process: every file in one validation batch, then consolidation."""
+def run_period(settings: Settings, period_id: str, progress: Progress = _no_progress, reprocess: bool = False,
+               now: dt.datetime | None = None) -> dict[str, Any]:
+    """The whole period in-process: every new file in one validation batch, then consolidation."""
     ctx = PeriodContext.open(settings, period_id)
     items = ctx.inbox.list(period_id)
-    ingest_summary = ingest(ctx, items, progress, run_dir=run_directory(settings, period_id))
-    return {"ingest": ingest_summary, **consolidate(settings, period_id)}
+    ingest_summary = ingest(ctx, items, progress, run_dir=run_directory(settings, period_id), reprocess=reprocess)
+    return {"ingest": ingest_summary, **consolidate(settings, period_id, now=now)}
 
 
 def _unit_rows(hierarchy: Hierarchy) -> list[dict[str, Any]]:
@@ -291,10 +313,10 @@ def _unit_rows(hierarchy: Hierarchy) -> list[dict[str, Any]]:
 
 def _period_rows(calendar: Calendar) -> list[dict[str, Any]]:
     return [{"period_id": p.id, "name": p.name, "kind": p.kind, "year": p.year,
-             "opens_at": _utc(p.opens_at), "commune_deadline": _utc(p.commune_deadline),
-             "closes_at": _utc(p.closes_at),
-             "district_deadline": _utc(p.district_deadline) if p.district_deadline else None,
-             "province_deadline": _utc(p.province_deadline) if p.province_deadline else None}
+             "opens_at": utc(p.opens_at), "commune_deadline": utc(p.commune_deadline),
+             "closes_at": utc(p.closes_at),
+             "district_deadline": utc(p.district_deadline) if p.district_deadline else None,
+             "province_deadline": utc(p.province_deadline) if p.province_deadline else None}
             for p in calendar.periods.values()]
 
 

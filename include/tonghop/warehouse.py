@@ -10,6 +10,7 @@ Columns named after template fields come from the template spec, so the spec sta
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -85,7 +86,10 @@ def build_metadata(spec: TemplateSpec | None = None) -> sa.MetaData:
         sa.Column("size_bytes", sa.BigInteger, nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("on_time", sa.Boolean, nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),  # accepted / rejected / superseded
+        # received (recorded, not yet processed) → accepted / rejected / superseded; duplicate for a
+        # byte-identical re-send of a file the same commune already sent for the period.
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("duplicate_of", sa.String(40)),
         sa.Column("error_count", sa.Integer, nullable=False),
         sa.Column("warning_count", sa.Integer, nullable=False),
         sa.Column("annotated_path", sa.Text, comment="annotated workbook, relative to the output folder"),
@@ -109,6 +113,24 @@ def build_metadata(spec: TemplateSpec | None = None) -> sa.MetaData:
         sa.Column("message", sa.Text, nullable=False),
         sa.Column("commune_code", sa.String(16)),
         sa.Column("file_name", sa.Text),
+    )
+    sa.Table(
+        "email_log", md,
+        sa.Column("kind", sa.String(32), primary_key=True),
+        sa.Column("period_id", sa.String(32), primary_key=True),
+        sa.Column("ref", sa.String(64), primary_key=True, comment="submission id, commune or district code"),
+        sa.Column("recipient", sa.String(254), primary_key=True),
+        sa.Column("subject", sa.Text, nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    sa.Table(
+        "run_log", md,
+        sa.Column("run_id", sa.String(64), primary_key=True),
+        sa.Column("stage", sa.String(16), primary_key=True),  # ingest / consolidate
+        sa.Column("period_id", sa.String(32), nullable=False, index=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("files", sa.Integer, nullable=False),
+        sa.Column("detail", sa.Text),
     )
     households = [f for f in spec.fields_of("households") if f.type == "count"]
     sa.Table(
@@ -162,6 +184,8 @@ def build_metadata(spec: TemplateSpec | None = None) -> sa.MetaData:
     return md
 
 
+# Operational logs: they grow with every run by design; everything else is the period's data.
+LOG_TABLES = ("email_log", "run_log")
 FACT_TABLES = ("fact_households", "fact_deprivations", "fact_funding", "fact_outputs", "fact_completeness")
 
 
@@ -190,19 +214,49 @@ def _insert(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, An
         conn.execute(table.insert(), list(rows))
 
 
-def record_submissions(engine: sa.Engine, submissions: Sequence[Mapping[str, Any]],
-                       reports: Sequence[Mapping[str, Any]], findings: Sequence[Mapping[str, Any]]) -> None:
-    """Store (or replace) a batch of submissions with their parsed values and findings, in one transaction."""
+def register_files(engine: sa.Engine, submissions: Sequence[Mapping[str, Any]]) -> None:
+    """Record newly arrived files (status `received`, or `duplicate`) before anything else happens to them."""
     md = ensure_schema(engine)
+    table = md.tables["submission"]
     ids = [s["submission_id"] for s in submissions]
     with engine.begin() as conn:
-        for name in ("finding", "report", "submission"):
+        known = set()
+        for chunk in _chunks(ids, 500):
+            known |= set(conn.execute(sa.select(table.c.submission_id)
+                                      .where(table.c.submission_id.in_(chunk))).scalars())
+        _insert(conn, table, [s for s in submissions if s["submission_id"] not in known])
+
+
+def record_results(engine: sa.Engine, outcomes: Sequence[Mapping[str, Any]], reports: Sequence[Mapping[str, Any]],
+                   findings: Sequence[Mapping[str, Any]]) -> None:
+    """Store the outcome of processing files: their status and counts, parsed values and findings (replacing
+    any earlier processing of the same files), in one transaction."""
+    md = ensure_schema(engine)
+    submission = md.tables["submission"]
+    ids = [o["submission_id"] for o in outcomes]
+    with engine.begin() as conn:
+        for name in ("finding", "report"):
             table = md.tables[name]
             for chunk in _chunks(ids, 500):
                 conn.execute(table.delete().where(table.c.submission_id.in_(chunk)))
-        _insert(conn, md.tables["submission"], submissions)
+        if outcomes:
+            columns = [c for c in outcomes[0] if c != "submission_id"]
+            conn.execute(submission.update().where(submission.c.submission_id == sa.bindparam("_id"))
+                         .values({c: sa.bindparam(c) for c in columns}),
+                         [{**{c: o[c] for c in columns}, "_id": o["submission_id"]} for o in outcomes])
         _insert(conn, md.tables["report"], reports)
         _insert(conn, md.tables["finding"], findings)
+
+
+def log_run(engine: sa.Engine, run_id: str, stage: str, period_id: str, files: int, detail: str = "",
+            at: dt.datetime | None = None) -> None:
+    """Record a finished run stage (`at`: the run's logical time; now by default)."""
+    md = ensure_schema(engine)
+    table = md.tables["run_log"]
+    with engine.begin() as conn:
+        conn.execute(table.delete().where(table.c.run_id == run_id, table.c.stage == stage))
+        conn.execute(table.insert().values(run_id=run_id, stage=stage, period_id=period_id, files=files,
+                                           detail=detail, finished_at=at or dt.datetime.now(dt.UTC)))
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
