@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from tonghop.annotate import annotate_workbook, annotated_name
 from tonghop.calendar import Calendar, Period, load_calendar
 from tonghop.config import Settings
+from tonghop.contacts import load_directory
 from tonghop.findings import ERROR, WARNING, Finding, load_catalogue, make_finding
 from tonghop.hierarchy import Hierarchy, load_hierarchy
 from tonghop.inbox import InboxFile, LocalInbox, group_by_batch
@@ -43,6 +44,8 @@ from tonghop.ledger import (
     submission_id,
     utc,
 )
+from tonghop.mailer import SMTP_CONN_ID, MailError, send_all, smtp_configured
+from tonghop.notify import owed
 from tonghop.parse import ParsedReport, StructureError, read_report
 from tonghop.rollup import CommuneStatus, rollup
 from tonghop.spec import TemplateSpec, load_spec
@@ -298,7 +301,13 @@ def run_period(settings: Settings, period_id: str, progress: Progress = _no_prog
     ctx = PeriodContext.open(settings, period_id)
     items = ctx.inbox.list(period_id)
     ingest_summary = ingest(ctx, items, progress, run_dir=run_directory(settings, period_id), reprocess=reprocess)
-    return {"ingest": ingest_summary, **consolidate(settings, period_id, now=now)}
+    summary = {"ingest": ingest_summary, **consolidate(settings, period_id, now=now)}
+    try:
+        summary["email"] = notify(settings, period_id, now)
+    except MailError as exc:  # the data is published; the unsent e-mails go out with the next run
+        log.warning("e-mail not sent: %s", exc)
+        summary["email"] = {"error": str(exc)}
+    return summary
 
 
 def _unit_rows(hierarchy: Hierarchy) -> list[dict[str, Any]]:
@@ -355,3 +364,20 @@ def check_workbooks(settings: Settings, paths: Sequence[Path], period_id: str | 
         for finding in validator.validate(calendar.get(pid), items).findings:
             results[path_of[finding.submission_id]].append(finding)
     return list(results.items())
+
+
+def notify(settings: Settings, period_id: str, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Send the e-mails the period owes at `now` and has not sent yet (no-op without an SMTP connection).
+
+    Raises MailError when the SMTP server fails; what was sent stays recorded, the rest goes next time."""
+    if not smtp_configured():
+        log.info("no %s connection: e-mail is off", SMTP_CONN_ID)
+        return {"email": "off"}
+    ctx = PeriodContext.open(settings, period_id)
+    plan = owed(ctx.engine, ctx.hierarchy, ctx.calendar, ctx.period, load_directory(settings.contacts_path),
+                now or dt.datetime.now(dt.UTC), settings.output_dir, settings.scope)
+    for kind, ref in plan.without_recipient:
+        log.warning("%s %s %s: nobody in the contacts directory to send it to", period_id, kind, ref)
+    counts = send_all(ctx.engine, plan.emails, settings.mail_from)
+    log.info("e-mail for %s: %s", period_id, counts)
+    return {**counts, "without_recipient": len(plan.without_recipient)}

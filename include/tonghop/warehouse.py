@@ -323,6 +323,14 @@ def read_accepted_reports(engine: sa.Engine, period_id: str, communes: Sequence[
     return out
 
 
+def read_findings(engine: sa.Engine, submission_id: str) -> list[dict[str, Any]]:
+    md = ensure_schema(engine)
+    t = md.tables["finding"]
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(t).where(t.c.submission_id == submission_id).order_by(t.c.seq))
+        return [dict(r._mapping) for r in rows]
+
+
 def read_table(engine: sa.Engine, name: str, **where: Any) -> list[dict[str, Any]]:
     md = ensure_schema(engine)
     t = md.tables[name]

@@ -1,0 +1,224 @@
+"""Which e-mails a period owes at a given moment, worked out from the ledger and the calendar.
+
+The plan is recomputed from the warehouse every time; the mailer sends only what was not sent before,
+so notifying is idempotent and catches up after an SMTP outage. Kinds:
+- `result`     every processed file → its commune (cc the district officer when rejected), with the
+               annotated workbook; `duplicate` notice for a byte-identical re-send; a file outside any
+               commune folder → the province officer;
+- `reminder_<n>d`  the latest due reminder (n days before the deadline) → communes without an accepted report;
+- `district_summary`  from the scheduled consolidation on → each district officer: missing, late, rejected;
+- `consolidation_alert`  no successful consolidation some hours after the deadline → the data team.
+Addresses come only from the contacts directory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from tonghop.calendar import Calendar, Period
+from tonghop.contacts import Directory
+from tonghop.hierarchy import Hierarchy
+from tonghop.ledger import ACCEPTED, DUPLICATE, RECEIVED, REJECTED, SUPERSEDED, utc
+from tonghop.mailer import Email, render, sent_keys
+from tonghop.numbers import fmt
+from tonghop.warehouse import read_findings, read_period_submissions, read_table
+
+SUBJECT = "[Tổng hợp giảm nghèo]"
+
+
+def _local(moment: dt.datetime, calendar: Calendar) -> str:
+    return utc(moment).astimezone(calendar.timezone).strftime("%H:%M ngày %d/%m/%Y")
+
+
+def _day(moment: dt.datetime) -> str:
+    return moment.strftime("%d/%m/%Y")
+
+
+def _emails(directory: Directory, code: str | None, role: str) -> list[str]:
+    return [c.email for c in directory.of(role, code)] if code else []
+
+
+class Plan:
+    """E-mails still owed: a message is only rendered when one of its recipients has not received it."""
+
+    def __init__(self, period: Period, sent: set[tuple[str, str, str]]) -> None:
+        self.period = period
+        self.sent = sent
+        self.emails: list[Email] = []
+        self.without_recipient: list[tuple[str, str]] = []
+
+    def owes(self, kind: str, ref: str, recipients: list[str]) -> bool:
+        if not recipients:
+            self.without_recipient.append((kind, ref))
+            return False
+        return any((kind, ref, r) not in self.sent for r in recipients)
+
+    def add(self, kind: str, ref: str, to: list[str], subject: str, template: str, cc: list[str] | None = None,
+            attachments: list | None = None, **context: Any) -> None:
+        if self.owes(kind, ref, [*to, *(cc or [])]):
+            self.emails.append(_email(kind, self.period, ref, to, subject, template, cc, attachments, **context))
+
+
+def _email(kind: str, period: Period, ref: str, to: list[str], subject: str, template: str,
+           cc: list[str] | None = None, attachments: list | None = None, **context: Any) -> Email:
+    context.update(subject=subject, period_name=period.name)
+    return Email(kind=kind, period_id=period.id, ref=ref, to=to, cc=cc or [], subject=subject,
+                 text=render(f"{template}.txt.j2", **context), html=render(f"{template}.html.j2", **context),
+                 attachments=attachments or [])
+
+
+def result_emails(plan: Plan, engine: sa.Engine, hierarchy: Hierarchy, calendar: Calendar,
+                  directory: Directory, submissions: Sequence[Mapping[str, Any]], output_dir: Path) -> None:
+    period = plan.period
+    by_id = {s["submission_id"]: s for s in submissions}
+    parent_level = hierarchy.levels[-2] if len(hierarchy.levels) > 1 else None
+    for s in submissions:
+        if s["status"] == RECEIVED:
+            continue  # not processed yet: its result comes with the run that processes it
+        commune = s["submitted_for"] if s["submitted_for"] in hierarchy else None
+        common = {"file_name": s["file_name"], "received_at": _local(s["received_at"], calendar)}
+        if commune is None:
+            province = s["province_code"]
+            unit_name = hierarchy[province].name if province in hierarchy else "Sở Lao động - Thương binh và Xã hội"
+            subject = f"{SUBJECT} {period.name}: tệp không xác định được xã gửi ({s['file_name']})"
+            plan.add("result", s["submission_id"], _emails(directory, province, "province"), subject, "unplaced",
+                     unit_name=unit_name, source_key=s["source_key"], **common)
+            continue
+        unit_name = hierarchy[commune].name
+        if s["status"] == DUPLICATE:
+            original = by_id.get(s["duplicate_of"], {})
+            outcome = "bị từ chối" if original.get("error_count") else "hợp lệ"
+            subject = f"{SUBJECT} {period.name} – {unit_name}: đã nhận tệp trùng với tệp gửi trước"
+            plan.add("result", s["submission_id"], _emails(directory, commune, "commune"), subject, "duplicate",
+                     unit_name=unit_name, original_file=original.get("file_name"),
+                     original_received_at=_local(original["received_at"], calendar) if original else "",
+                     original_outcome=outcome, **common)
+            continue
+        rejected = s["status"] == REJECTED
+        errors, warnings = s["error_count"], s["warning_count"]
+        if rejected:
+            verdict = f"BỊ TỪ CHỐI – cần sửa {errors} lỗi"
+        elif warnings:
+            verdict = f"HỢP LỆ, có {warnings} cảnh báo"
+        else:
+            verdict = "HỢP LỆ"
+        district = hierarchy.ancestor(commune, parent_level) if parent_level else None
+        to = _emails(directory, commune, "commune")
+        cc = _emails(directory, district, parent_level) if rejected and district else []
+        if not plan.owes("result", s["submission_id"], [*to, *cc]):
+            continue
+        attachment = output_dir / s["annotated_path"] if s.get("annotated_path") else None
+        plan.add("result", s["submission_id"], to, f"{SUBJECT} {period.name} – {unit_name}: báo cáo {verdict}",
+                 "result", cc=cc, attachments=[attachment] if attachment and attachment.is_file() else [],
+                 unit_name=unit_name, rejected=rejected, errors=errors, warnings=warnings, on_time=bool(s["on_time"]),
+                 deadline=_day(period.commune_deadline), closes=_local(period.closes_at, calendar),
+                 findings=read_findings(engine, s["submission_id"]), **common)
+
+
+def _accepted_communes(submissions: Sequence[Mapping[str, Any]]) -> set[str]:
+    return {s["submitted_for"] for s in submissions if s["status"] in (ACCEPTED, SUPERSEDED)}
+
+
+def reminder_emails(plan: Plan, hierarchy: Hierarchy, calendar: Calendar, directory: Directory,
+                    submissions: Sequence[Mapping[str, Any]], now: dt.datetime, scope: str | None) -> None:
+    period = plan.period
+    due = [(days, moment) for days, moment in calendar.reminder_moments(period) if moment <= now]
+    if not due or now > period.commune_deadline:
+        return
+    days, _ = due[-1]  # only the latest due reminder: a late start does not send several at once
+    accepted = _accepted_communes(submissions)
+    rejected_files: dict[str, list[str]] = defaultdict(list)
+    for s in submissions:
+        if s["status"] == REJECTED:
+            rejected_files[s["submitted_for"]].append(s["file_name"])
+    for unit in hierarchy.reporting_units(scope, active_on=period.deadline_date):
+        if unit.code in accepted:
+            continue
+        plan.add(f"reminder_{days}d", unit.code, _emails(directory, unit.code, "commune"),
+                 f"{SUBJECT} Nhắc nộp {period.name} – hạn hết ngày {_day(period.commune_deadline)} (còn {days} ngày)",
+                 "reminder", unit_name=unit.name, now=_local(now, calendar), deadline=_day(period.commune_deadline),
+                 days=days, rejected_files=rejected_files.get(unit.code, []))
+
+
+def district_summaries(plan: Plan, hierarchy: Hierarchy, calendar: Calendar, directory: Directory,
+                       submissions: Sequence[Mapping[str, Any]], now: dt.datetime, scope: str | None) -> None:
+    period = plan.period
+    if period.consolidate_at is None or now < period.consolidate_at or len(hierarchy.levels) < 2:
+        return
+    level = hierarchy.levels[-2]
+    by_commune: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for s in submissions:
+        by_commune[s["submitted_for"]].append(s)
+    accepted = _accepted_communes(submissions)
+    by_unit: dict[str, list] = defaultdict(list)
+    for unit in hierarchy.reporting_units(scope, active_on=period.deadline_date):
+        by_unit[hierarchy.ancestor(unit.code, level)].append(unit)
+    for code, communes in sorted(by_unit.items()):
+        if not plan.owes("district_summary", code, _emails(directory, code, level)):
+            continue
+        missing, late, rejected = [], [], []
+        on_time = 0
+        for unit in communes:
+            files = [s for s in by_commune.get(unit.code, []) if s["status"] != RECEIVED]
+            row = {"code": unit.code, "name": unit.name, "note": ""}
+            if not files:
+                missing.append(row)
+                continue
+            first = min(utc(s["received_at"]) for s in files)
+            if first <= period.commune_deadline:
+                on_time += 1
+            else:
+                late.append({**row, "note": f"nhận lúc {_local(first, calendar)}"})
+            if unit.code not in accepted:
+                rejected.append({**row, "note": f"{len(files)} tệp, chưa có tệp hợp lệ"})
+        expected, received = len(communes), len(communes) - len(missing)
+        unit_name = hierarchy[code].name
+        plan.add(
+            "district_summary", code, _emails(directory, code, level),
+            f"{SUBJECT} {period.name} – {unit_name}: tình hình nộp báo cáo sau hạn", "district_summary",
+            unit_name=unit_name, now=_local(now, calendar), deadline=_day(period.commune_deadline),
+            expected=expected, received=received, accepted=expected - len(missing) - len(rejected),
+            on_time=on_time, reporting_rate=f"{fmt(received * 100 / expected, 2)}%",
+            on_time_rate=f"{fmt(on_time * 100 / expected, 2)}%",
+            sections=[("Chưa nộp", missing), ("Nộp muộn", late), ("Bị từ chối, chưa nộp lại tệp hợp lệ", rejected)])
+
+
+def consolidation_alert(plan: Plan, engine: sa.Engine, calendar: Calendar, directory: Directory,
+                        now: dt.datetime) -> None:
+    period = plan.period
+    threshold = period.commune_deadline + calendar.notifications.consolidation_alert_after
+    recipients = [c.email for c in directory.data_team]
+    if now < threshold or not plan.owes("consolidation_alert", period.id, recipients):
+        return
+    runs = [r for r in read_table(engine, "run_log", period_id=period.id) if r["stage"] == "consolidate"]
+    after_deadline = [utc(r["finished_at"]) for r in runs if utc(r["finished_at"]) > period.commune_deadline]
+    if after_deadline:
+        return
+    last = max((utc(r["finished_at"]) for r in runs), default=None)
+    hours = calendar.notifications.consolidation_alert_after.total_seconds() / 3600
+    text = render("consolidation_alert.txt.j2", period_id=period.id, period_name=period.name,
+                  now=now.isoformat(), deadline=period.commune_deadline.isoformat(), hours=fmt(hours),
+                  last=last.isoformat() if last else None)
+    plan.emails.append(Email(
+        "consolidation_alert", period.id, period.id, recipients,
+        f"[tonghop] Consolidation of {period.id} has not succeeded {fmt(hours)} h after the deadline",
+        text, f"<pre>{html.escape(text)}</pre>"))
+
+
+def owed(engine: sa.Engine, hierarchy: Hierarchy, calendar: Calendar, period: Period, directory: Directory,
+         now: dt.datetime, output_dir: Path, scope: str | None = None) -> Plan:
+    """The e-mails the period owes at `now` and has not sent yet."""
+    plan = Plan(period, sent_keys(engine, period.id))
+    submissions = read_period_submissions(engine, period.id)
+    result_emails(plan, engine, hierarchy, calendar, directory, submissions, output_dir)
+    reminder_emails(plan, hierarchy, calendar, directory, submissions, now, scope)
+    district_summaries(plan, hierarchy, calendar, directory, submissions, now, scope)
+    consolidation_alert(plan, engine, calendar, directory, now)
+    return plan
