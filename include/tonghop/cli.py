@@ -188,12 +188,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _period(settings, args.period)
-    summary = run_period(settings, args.period, progress=_progress)
-    ingest = summary["ingest"]
-    print(f"Period {summary['period']}: {ingest['files']} file(s) read; {summary['files_accepted']} accepted, "
-          f"{summary['files_rejected']} rejected, {summary['files_superseded']} superseded; "
+    summary = run_period(settings, args.period, progress=_progress, reprocess=args.reprocess)
+    ingest, ledger = summary["ingest"], summary["ledger"]
+    print(f"Period {summary['period']}: {ingest['new']} new of {ingest['files']} file(s) in the inbox. Ledger: "
+          f"{ledger['received']} received = {ledger['accepted']} accepted + {ledger['rejected']} rejected + "
+          f"{ledger['superseded']} superseded + {ledger['duplicate']} duplicate; "
           f"{summary['communes_accepted']}/{summary['expected']} communes in the roll-up. "
           f"Published to {settings.warehouse_url}")
+    mail = summary.get("email", {})
+    if "error" in mail:
+        print(f"E-mail NOT sent (they go out with the next run): {mail['error']}", file=sys.stderr)
+    elif mail.get("email") != "off":
+        print(f"E-mail: {mail.get('sent', 0)} sent, {mail.get('already_sent', 0)} already sent before.")
     return EXIT_OK
 
 
@@ -260,8 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--annotate", metavar="DIR", help="write a copy of each workbook with findings, cells marked")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("run", help="process a whole period in-process (no scheduler)")
+    p = sub.add_parser("run", help="process a whole period in-process (no scheduler); e-mails when smtp_default "
+                                    "is configured")
     p.add_argument("--period", required=True)
+    p.add_argument("--reprocess", action="store_true", help="re-validate every file, not only the new ones")
     p.add_argument("--inbox")
     p.add_argument("--warehouse", help="SQLAlchemy URL")
     p.set_defaults(func=cmd_run)
@@ -277,8 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tonghop").setLevel(level)  # Airflow's imports configure the root logger at INFO
     try:
         return args.func(args)
     except UsageError as exc:
