@@ -57,8 +57,8 @@ def test_period_dag_is_scheduled_the_day_after_each_commune_deadline():
 @pytest.mark.airflow
 def test_dag_run_publishes_district_and_province_figures(airflow_db, settings, hierarchy, period):
     options = SampleOptions(seed=11, error_rate=0.3, warning_rate=0.2, late_rate=0.3, missing_rate=0.1)
-    generate_sample(hierarchy.reporting_units(DISTRICT), period, hierarchy, settings.inbox, options)
-    manifest = exp.load(manifest_path(settings.inbox, PERIOD))
+    generate_sample(hierarchy.reporting_units(DISTRICT), period, hierarchy, settings.inbox_dir, options)
+    manifest = exp.load(manifest_path(settings.inbox_dir, PERIOD))
     assert exp.accepted_reports(manifest) and len(exp.accepted_reports(manifest)) < len(manifest["reports"])
 
     dag = _dagbag().dags["tonghop_period"]

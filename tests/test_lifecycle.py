@@ -104,7 +104,7 @@ def contacts(settings, hierarchy, tmp_path, monkeypatch):
 def deliver(settings, hierarchy, period, commune: str, when: dt.datetime, name: str = "bao-cao.xlsx",
             seed: int = 5, edit=None, copy_of: Path | None = None) -> Path:
     """A commune's file arriving in its inbox folder at `when` (the file's modification time)."""
-    path = settings.inbox / PERIOD / "83" / commune / name
+    path = settings.inbox_dir / PERIOD / "83" / commune / name
     path.parent.mkdir(parents=True, exist_ok=True)
     if copy_of is not None:
         path.write_bytes(copy_of.read_bytes())
@@ -214,7 +214,7 @@ def test_a_period_with_fake_time(settings, contacts, mailbox, hierarchy, period)
                              read_table(engine, "submission", period_id=PERIOD))
     assert ledger == {"accepted": 19, "rejected": 1, "superseded": 1, "duplicate": 1, "received": 22}
     statuses = {s["source_key"]: s["status"] for s in read_table(engine, "submission", period_id=PERIOD)}
-    assert statuses[first.relative_to(settings.inbox).as_posix()] == "superseded"
+    assert statuses[first.relative_to(settings.inbox_dir).as_posix()] == "superseded"
     row = next(r for r in read_table(engine, "fact_completeness", unit_code=DISTRICT, area="total"))
     assert (row["expected"], row["received"], row["accepted"], row["rejected"], row["on_time"]) == (22, 20, 19, 1, 19)
     assert row["reporting_rate"] == pytest.approx(20 / 22 * 100) and row["on_time_rate"] == pytest.approx(19 / 22 * 100)

@@ -19,8 +19,8 @@ from tonghop.warehouse import LOG_TABLES, build_metadata, engine_for, read_table
 @pytest.fixture
 def district_sample(settings, hierarchy, period):
     options = SampleOptions(seed=7, error_rate=0.35, warning_rate=0.2, late_rate=0.25, missing_rate=0.1)
-    reports = generate_sample(hierarchy.reporting_units(DISTRICT), period, hierarchy, settings.inbox, options)
-    manifest = exp.load(manifest_path(settings.inbox, PERIOD))
+    reports = generate_sample(hierarchy.reporting_units(DISTRICT), period, hierarchy, settings.inbox_dir, options)
+    manifest = exp.load(manifest_path(settings.inbox_dir, PERIOD))
     # The sample must exercise every outcome, or the assertions below would prove little.
     assert any(r.has_error for r in reports) and any(not r.has_error for r in reports)
     assert any(r.mistakes and not r.has_error for r in reports)  # accepted with warnings: flagged, summed
@@ -119,23 +119,23 @@ def test_rerunning_a_period_leaves_the_same_warehouse(settings, warehouse_url, d
 def test_newest_accepted_resubmission_replaces_the_older(settings, hierarchy, period):
     commune = hierarchy.reporting_units(DISTRICT)[3].code
     clean = SampleOptions(seed=3, late_rate=0.0)
-    generate_sample([hierarchy[commune]], period, hierarchy, settings.inbox, clean)
-    first = exp.load(manifest_path(settings.inbox, PERIOD))["reports"][0]
+    generate_sample([hierarchy[commune]], period, hierarchy, settings.inbox_dir, clean)
+    first = exp.load(manifest_path(settings.inbox_dir, PERIOD))["reports"][0]
     # The commune sends a corrected file later: a different seed gives different, still consistent figures.
     resend = settings.home / "resend"
     generate_sample([hierarchy[commune]], period, hierarchy, resend, dataclasses.replace(clean, seed=4))
     second = exp.load(manifest_path(resend, PERIOD))["reports"][0]
     source = resend / second["path"]
-    target = settings.inbox / second["path"].replace(".xlsx", "-sua-lan-2.xlsx")
+    target = settings.inbox_dir / second["path"].replace(".xlsx", "-sua-lan-2.xlsx")
     target.write_bytes(source.read_bytes())
-    later = os.stat(settings.inbox / first["path"]).st_mtime + 3600
+    later = os.stat(settings.inbox_dir / first["path"]).st_mtime + 3600
     os.utime(target, (later, later))
     assert second["values"]["total_households"] != first["values"]["total_households"]
 
     run_period(settings, PERIOD)
     engine = engine_for(settings.warehouse_url)
     statuses = {s["source_key"]: s["status"] for s in read_table(engine, "submission", period_id=PERIOD)}
-    assert statuses == {first["path"]: "superseded", target.relative_to(settings.inbox).as_posix(): "accepted"}
+    assert statuses == {first["path"]: "superseded", target.relative_to(settings.inbox_dir).as_posix(): "accepted"}
     district = _fact(read_table(engine, "fact_households", period_id=PERIOD), unit_code=DISTRICT, area="total")
     assert district["total_households"] == second["values"]["total_households"]
     completeness = _fact(read_table(engine, "fact_completeness", period_id=PERIOD), unit_code=commune, area="total")

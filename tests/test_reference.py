@@ -52,8 +52,8 @@ def test_csv_hierarchy_with_two_levels_runs_the_whole_period(tmp_path, settings,
     assert [u.code for u in active] == ["91001", "91002", "91003", "91005"]  # units merged away don't count
 
     settings = dataclasses.replace(settings, hierarchy_source=str(csv_path))
-    generate_sample(active[:3], period, hierarchy, settings.inbox, SampleOptions(seed=5, late_rate=0))
-    manifest = exp.load(manifest_path(settings.inbox, PERIOD))
+    generate_sample(active[:3], period, hierarchy, settings.inbox_dir, SampleOptions(seed=5, late_rate=0))
+    manifest = exp.load(manifest_path(settings.inbox_dir, PERIOD))
     run_period(settings, PERIOD)
     engine = engine_for(settings.warehouse_url)
     province = next(r for r in read_table(engine, "fact_households", unit_code="91", area="total"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -98,8 +99,8 @@ def test_injected_mistakes_of_every_kind_are_found_exactly(settings, hierarchy, 
         error = MISTAKES[kind][2] == "error"
         options = SampleOptions(seed=3, error_rate=1.0 if error else 0.0, warning_rate=0.0 if error else 1.0,
                                 kinds=(kind,) if error else (), warning_kinds=() if error else (kind,))
-        reports += generate_sample([unit], period, hierarchy, settings.inbox, options)
-    reports += generate_sample(units[len(kinds):], period, hierarchy, settings.inbox, SampleOptions(seed=3))
+        reports += generate_sample([unit], period, hierarchy, settings.inbox_dir, options)
+    reports += generate_sample(units[len(kinds):], period, hierarchy, settings.inbox_dir, SampleOptions(seed=3))
     assert {m.kind for r in reports for m in r.mistakes} == set(kinds)
 
     run_period(settings, PERIOD)
@@ -107,7 +108,7 @@ def test_injected_mistakes_of_every_kind_are_found_exactly(settings, hierarchy, 
     spec = load_spec()
     assert len(submissions) == len(reports)
     for report in reports:
-        key = report.path.relative_to(settings.inbox).as_posix()
+        key = report.path.relative_to(settings.inbox_dir).as_posix()
         got = found[key]
         if not report.mistakes:
             assert got == set(), (report.commune_code, got)
@@ -134,13 +135,13 @@ def test_clean_province_one_gx_run_per_suite_with_data_docs(settings, hierarchy,
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(gx.ValidationDefinition, "run", counting_run)
-    generate_sample(hierarchy.reporting_units("83"), period, hierarchy, settings.inbox, SampleOptions(seed=2))
+    generate_sample(hierarchy.reporting_units("83"), period, hierarchy, settings.inbox_dir, SampleOptions(seed=2))
     summary = run_period(settings, PERIOD)
     assert summary["ingest"]["files"] == 148
     assert (summary["ingest"]["errors"], summary["ingest"]["warnings"]) == (0, 0)
     suites = sorted(p.stem for p in EXPECTATIONS.glob("*.json"))
     assert sorted(name.split(":")[1] for name in runs) == suites  # one run per suite, not per report
-    docs = Path(summary["ingest"]["data_docs"])
+    docs = Path(urlparse(summary["ingest"]["data_docs"]).path)
     assert docs.name == "index.html" and docs.is_file()
     assert "<html" in docs.read_text(encoding="utf-8").lower()
     pages = sorted(p.parent.parent.parent.name for p in (docs.parent / "validations").glob("*/*/*/*.html"))
@@ -151,18 +152,18 @@ def test_history_checks_compare_with_the_previous_accepted_report(settings, hier
     """H1 then FY of a clean district: no warning. Then FY reports with jumps: exactly the jumps are flagged."""
     units = hierarchy.reporting_units(DISTRICT)
     h1 = calendar.get("2026-H1")
-    generate_sample(units, h1, hierarchy, settings.inbox, SampleOptions(seed=8, late_rate=0))
+    generate_sample(units, h1, hierarchy, settings.inbox_dir, SampleOptions(seed=8, late_rate=0))
     run_period(settings, h1.id)
-    generate_sample(units[3:], period, hierarchy, settings.inbox, SampleOptions(seed=8, late_rate=0))
+    generate_sample(units[3:], period, hierarchy, settings.inbox_dir, SampleOptions(seed=8, late_rate=0))
     jumps = []
     for unit, kind in zip(units[:3], HISTORY_KINDS, strict=True):
-        jumps += generate_sample([unit], period, hierarchy, settings.inbox, SampleOptions(
+        jumps += generate_sample([unit], period, hierarchy, settings.inbox_dir, SampleOptions(
             seed=8, late_rate=0, warning_rate=1.0, warning_kinds=(kind,)))
     summary = run_period(settings, PERIOD)
     assert summary["files_accepted"] == len(units)
     _, found = _findings_by_source(engine_for(settings.warehouse_url))
     flagged = {key: got for key, got in found.items() if got}
-    expected = {r.path.relative_to(settings.inbox).as_posix(): r.mistakes[0] for r in jumps}
+    expected = {r.path.relative_to(settings.inbox_dir).as_posix(): r.mistakes[0] for r in jumps}
     assert set(flagged) == set(expected)
     for key, mistake in expected.items():
         assert {c for c, _, _ in flagged[key]} == {mistake.check_id}, (mistake.kind, flagged[key])

@@ -3,9 +3,9 @@
 | variable                | default                               |
 |-------------------------|---------------------------------------|
 | TONGHOP_HOME            | <project>/var                         |
-| TONGHOP_INBOX           | $TONGHOP_HOME/inbox                   |
+| TONGHOP_INBOX           | $TONGHOP_HOME/inbox (or s3://bucket/prefix) |
 | TONGHOP_WAREHOUSE_URL   | sqlite:///$TONGHOP_HOME/warehouse.sqlite |
-| TONGHOP_OUTPUT          | $TONGHOP_HOME/runs                    |
+| TONGHOP_OUTPUT          | $TONGHOP_HOME/runs (or s3://bucket/prefix)  |
 | TONGHOP_CALENDAR        | <project>/config/calendar.yaml        |
 | TONGHOP_HIERARCHY       | vietnam-provinces (or a CSV path)     |
 | TONGHOP_EXPECTATIONS    | <project>/expectations                |
@@ -28,9 +28,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 @dataclass(frozen=True)
 class Settings:
     home: Path
-    inbox: Path
+    inbox: str  # a folder or s3://bucket/prefix
     warehouse_url: str
-    output_dir: Path
+    output: str  # a folder or s3://bucket/prefix
     calendar_path: Path
     hierarchy_source: str
     expectations_dir: Path
@@ -44,9 +44,9 @@ class Settings:
         home = Path(env.get("TONGHOP_HOME", PROJECT_ROOT / "var"))
         settings = cls(
             home=home,
-            inbox=Path(env.get("TONGHOP_INBOX", home / "inbox")),
+            inbox=str(env.get("TONGHOP_INBOX", home / "inbox")),
             warehouse_url=env.get("TONGHOP_WAREHOUSE_URL", f"sqlite:///{home / 'warehouse.sqlite'}"),
-            output_dir=Path(env.get("TONGHOP_OUTPUT", home / "runs")),
+            output=str(env.get("TONGHOP_OUTPUT", home / "runs")),
             calendar_path=Path(env.get("TONGHOP_CALENDAR", PROJECT_ROOT / "config" / "calendar.yaml")),
             hierarchy_source=env.get("TONGHOP_HIERARCHY", DEFAULT_SOURCE),
             expectations_dir=Path(env.get("TONGHOP_EXPECTATIONS", PROJECT_ROOT / "expectations")),
@@ -55,7 +55,23 @@ class Settings:
             mail_from=env.get("TONGHOP_MAIL_FROM", "tonghop@localhost"),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
-        for key in ("inbox", "output_dir", "calendar_path", "expectations_dir", "home", "contacts_path"):
+        for key in ("calendar_path", "expectations_dir", "home", "contacts_path"):
             if key in given:
                 given[key] = Path(given[key])
+        for key in ("inbox", "output"):
+            if key in given:
+                given[key] = str(given[key])
         return replace(settings, **given)
+
+    @property
+    def inbox_dir(self) -> Path:
+        """The inbox as a local folder (for tools and tests that write into it)."""
+        if self.inbox.startswith("s3://"):
+            raise ValueError(f"the inbox is in object storage: {self.inbox}")
+        return Path(self.inbox)
+
+    @property
+    def output_dir(self) -> Path:
+        if self.output.startswith("s3://"):
+            raise ValueError(f"the outputs are in object storage: {self.output}")
+        return Path(self.output)

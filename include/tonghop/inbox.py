@@ -2,16 +2,17 @@
 
 The commune a file was submitted for is the folder it was put in (by the upload form or the district
 officer), never what the workbook says; the received time is the file's modification time. Every file
-under a period's folder is a submission, whatever it is: nothing there is skipped.
+under a period's folder is a submission, whatever it is: nothing there is skipped. An S3 bucket with the
+same layout is `tonghop.storage.S3Inbox`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol
 
 UNPLACED_BATCH = "unplaced"
 
@@ -28,6 +29,7 @@ class InboxFile:
     submitted_for: str | None  # commune code from the folder; None when the file is not in a commune folder
     received_at: dt.datetime  # aware, UTC
     size: int
+    version: str = ""  # changes when the file at this place changes (mtime, ETag): known files are not re-read
 
     @property
     def file_name(self) -> str:
@@ -38,13 +40,7 @@ class InboxFile:
         return self.province_code or UNPLACED_BATCH
 
 
-class Inbox(Protocol):
-    def list(self, period_id: str) -> list[InboxFile]: ...
-
-    def read(self, item: InboxFile) -> bytes: ...
-
-
-def _placement(parts: tuple[str, ...]) -> tuple[str | None, str | None]:
+def placement(parts: tuple[str, ...]) -> tuple[str | None, str | None]:
     """(province, commune) from the folders between the period folder and the file."""
     if len(parts) == 3:
         return parts[0], parts[1]
@@ -62,7 +58,7 @@ class LocalInbox:
         items = []
         for path in sorted(p for p in base.rglob("*") if p.is_file()):
             stat = path.stat()
-            province, commune = _placement(path.relative_to(base).parts)
+            province, commune = placement(path.relative_to(base).parts)
             items.append(InboxFile(
                 key=path.relative_to(self.root).as_posix(),
                 period_id=period_id,
@@ -70,11 +66,22 @@ class LocalInbox:
                 submitted_for=commune,
                 received_at=dt.datetime.fromtimestamp(stat.st_mtime, tz=dt.UTC),
                 size=stat.st_size,
+                version=str(stat.st_mtime_ns),
             ))
         return items
 
+    def describe(self, item: InboxFile) -> InboxFile:
+        return item
+
     def read(self, item: InboxFile) -> bytes:
         return (self.root / item.key).read_bytes()
+
+    def put(self, key: str, data: bytes, received_at: dt.datetime | None = None) -> None:
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        if received_at:
+            os.utime(path, (received_at.timestamp(), received_at.timestamp()))
 
 
 def group_by_batch(items: list[InboxFile]) -> dict[str, list[InboxFile]]:

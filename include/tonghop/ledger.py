@@ -38,9 +38,9 @@ def submission_id(item: InboxFile, sha256: str) -> str:
 
 
 def is_known(item: InboxFile, known: Mapping[str, Mapping[str, Any]]) -> bool:
-    """Whether the ledger already holds this file (same place, size and arrival time) — no need to read it."""
+    """Whether the ledger already holds this file (same place, size and version) — no need to read it."""
     row = known.get(item.key)
-    return bool(row) and row["size_bytes"] == item.size and utc(row["received_at"]) == utc(item.received_at)
+    return bool(row) and row["size_bytes"] == item.size and row["source_version"] == item.version
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ class Email:
     text: str
     html: str
     cc: list[str] = field(default_factory=list)
-    attachments: list[Path] = field(default_factory=list)
+    attachments: list[tuple[str, bytes]] = field(default_factory=list)  # (file name, content)
 
     @property
     def recipients(self) -> list[str]:
@@ -89,10 +89,10 @@ def _message(email: Email, sender: str, to: list[str], cc: list[str]) -> EmailMe
     msg["Message-ID"] = make_msgid(domain=sender.split("@")[-1])
     msg.set_content(email.text)
     msg.add_alternative(email.html, subtype="html")
-    for path in email.attachments:
-        kind, _ = mimetypes.guess_type(path.name)
+    for name, content in email.attachments:
+        kind, _ = mimetypes.guess_type(name)
         maintype, subtype = (kind or "application/octet-stream").split("/", 1)
-        msg.add_attachment(path.read_bytes(), maintype=maintype, subtype=subtype, filename=path.name)
+        msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=name)
     return msg
 
 

@@ -28,6 +28,7 @@ from tonghop.hierarchy import Hierarchy
 from tonghop.ledger import ACCEPTED, DUPLICATE, RECEIVED, REJECTED, SUPERSEDED, utc
 from tonghop.mailer import Email, render, sent_keys
 from tonghop.numbers import fmt
+from tonghop.storage import Outputs
 from tonghop.warehouse import read_findings, read_period_submissions, read_table
 
 SUBJECT = "[Tổng hợp giảm nghèo]"
@@ -75,7 +76,7 @@ def _email(kind: str, period: Period, ref: str, to: list[str], subject: str, tem
 
 
 def result_emails(plan: Plan, engine: sa.Engine, hierarchy: Hierarchy, calendar: Calendar,
-                  directory: Directory, submissions: Sequence[Mapping[str, Any]], output_dir: Path) -> None:
+                  directory: Directory, submissions: Sequence[Mapping[str, Any]], outputs: Outputs) -> None:
     period = plan.period
     by_id = {s["submission_id"]: s for s in submissions}
     parent_level = hierarchy.levels[-2] if len(hierarchy.levels) > 1 else None
@@ -114,9 +115,10 @@ def result_emails(plan: Plan, engine: sa.Engine, hierarchy: Hierarchy, calendar:
         cc = _emails(directory, district, parent_level) if rejected and district else []
         if not plan.owes("result", s["submission_id"], [*to, *cc]):
             continue
-        attachment = output_dir / s["annotated_path"] if s.get("annotated_path") else None
+        annotated = outputs.read(s["annotated_path"]) if s.get("annotated_path") else None
+        attachments = [(Path(s["annotated_path"]).name, annotated)] if annotated else []
         plan.add("result", s["submission_id"], to, f"{SUBJECT} {period.name} – {unit_name}: báo cáo {verdict}",
-                 "result", cc=cc, attachments=[attachment] if attachment and attachment.is_file() else [],
+                 "result", cc=cc, attachments=attachments,
                  unit_name=unit_name, rejected=rejected, errors=errors, warnings=warnings, on_time=bool(s["on_time"]),
                  deadline=_day(period.commune_deadline), closes=_local(period.closes_at, calendar),
                  findings=read_findings(engine, s["submission_id"]), **common)
@@ -213,11 +215,11 @@ def consolidation_alert(plan: Plan, engine: sa.Engine, calendar: Calendar, direc
 
 
 def owed(engine: sa.Engine, hierarchy: Hierarchy, calendar: Calendar, period: Period, directory: Directory,
-         now: dt.datetime, output_dir: Path, scope: str | None = None) -> Plan:
+         now: dt.datetime, outputs: Outputs, scope: str | None = None) -> Plan:
     """The e-mails the period owes at `now` and has not sent yet."""
     plan = Plan(period, sent_keys(engine, period.id))
     submissions = read_period_submissions(engine, period.id)
-    result_emails(plan, engine, hierarchy, calendar, directory, submissions, output_dir)
+    result_emails(plan, engine, hierarchy, calendar, directory, submissions, outputs)
     reminder_emails(plan, hierarchy, calendar, directory, submissions, now, scope)
     district_summaries(plan, hierarchy, calendar, directory, submissions, now, scope)
     consolidation_alert(plan, engine, calendar, directory, now)

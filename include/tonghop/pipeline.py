@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
+import tempfile
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,7 +31,7 @@ from tonghop.config import Settings
 from tonghop.contacts import load_directory
 from tonghop.findings import ERROR, WARNING, Finding, load_catalogue, make_finding
 from tonghop.hierarchy import Hierarchy, load_hierarchy
-from tonghop.inbox import InboxFile, LocalInbox, group_by_batch
+from tonghop.inbox import InboxFile, group_by_batch
 from tonghop.ledger import (
     ACCEPTED,
     DUPLICATE,
@@ -49,6 +51,7 @@ from tonghop.notify import owed
 from tonghop.parse import ParsedReport, StructureError, read_report
 from tonghop.rollup import CommuneStatus, rollup
 from tonghop.spec import TemplateSpec, load_spec
+from tonghop.storage import Inbox, LocalOutputs, S3Outputs, open_inbox, open_outputs
 from tonghop.validate import BatchValidator, History
 from tonghop.warehouse import (
     engine_for,
@@ -70,7 +73,7 @@ def _no_progress(items: Iterable[Any], total: int, description: str) -> Iterable
     return items
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PeriodContext:
     settings: Settings
     spec: TemplateSpec
@@ -84,9 +87,13 @@ class PeriodContext:
         return cls(settings, load_spec(), load_hierarchy(settings.hierarchy_source), calendar,
                    calendar.get(period_id))
 
-    @property
-    def inbox(self) -> LocalInbox:
-        return LocalInbox(self.settings.inbox)
+    @functools.cached_property
+    def inbox(self) -> Inbox:
+        return open_inbox(self.settings.inbox)
+
+    @functools.cached_property
+    def outputs(self) -> LocalOutputs | S3Outputs:
+        return open_outputs(self.settings.output)
 
     @property
     def engine(self) -> sa.Engine:
@@ -130,13 +137,13 @@ def history_for(ctx: PeriodContext, communes: Sequence[str]) -> History:
 
 
 def ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progress = _no_progress,
-           run_dir: Path | None = None, reprocess: bool = False) -> dict[str, Any]:
+           run_dir: str | None = None, reprocess: bool = False) -> dict[str, Any]:
     """Record and process the files of a batch that the ledger does not know yet (all of them with `reprocess`).
 
     Each new file is recorded (`received`) before it is read further; byte-identical re-sends become
     `duplicate`; the others are parsed and validated in one GX batch and end `accepted` or `rejected`.
-    With `run_dir`, the batch's GX Data Docs are built in `run_dir/data_docs`; reports with findings get an
-    annotated copy of their workbook under `<output>/<period>/annotated/`."""
+    With `run_dir` (relative to the outputs), the batch's GX Data Docs are built in `run_dir/data_docs`;
+    reports with findings get an annotated copy of their workbook under `<period>/annotated/`."""
     spec, catalogue = ctx.spec, load_catalogue(ctx.settings.expectations_dir)
     ledger_rows = read_period_submissions(ctx.engine, ctx.period.id)
     known_ids = {r["submission_id"]: r for r in ledger_rows}
@@ -144,6 +151,7 @@ def ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progress = 
     todo = list(items) if reprocess else [i for i in items if not is_known(i, known_by_key)]
     arrivals = []
     for item in progress(todo, len(todo), "Đọc tệp"):
+        item = ctx.inbox.describe(item) if item.key not in known_by_key else item
         sha = hashlib.sha256(ctx.inbox.read(item)).hexdigest()
         sid = submission_id(item, sha)
         if sid in known_ids and (not reprocess or known_ids[sid]["status"] == DUPLICATE):
@@ -166,8 +174,13 @@ def ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progress = 
         except StructureError as exc:
             structural.append(with_origin(exc.finding, a.item))
     history = history_for(ctx, sorted({item.submitted_for for item, _ in parsed if item.submitted_for}))
-    validation = BatchValidator(spec, ctx.hierarchy, ctx.settings.expectations_dir).validate(
-        ctx.period, parsed, history, docs_dir=run_dir / "data_docs" if run_dir and parsed else None)
+    with tempfile.TemporaryDirectory(prefix="tonghop-docs-") as scratch:
+        docs_dir = None
+        if run_dir and parsed:
+            docs_dir = ctx.outputs.local_dir(f"{run_dir}/data_docs") or Path(scratch)
+        validation = BatchValidator(spec, ctx.hierarchy, ctx.settings.expectations_dir).validate(
+            ctx.period, parsed, history, docs_dir=docs_dir)
+        docs_uri = ctx.outputs.write_tree(f"{run_dir}/data_docs", docs_dir) + "/index.html" if docs_dir else None
     findings = structural + validation.findings
     by_submission: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
@@ -192,11 +205,11 @@ def ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progress = 
         "errors": sum(f.severity == ERROR for f in findings),
         "warnings": sum(f.severity == WARNING for f in findings),
         "gx_runs": validation.gx_runs,
-        "data_docs": str(validation.docs_index) if validation.docs_index else None,
+        "data_docs": docs_uri,
     }
     log.info("ingested %s new of %s files for %s: %s", len(arrivals), len(items), ctx.period.id, summary)
-    if validation.docs_index:
-        log.info("Data Docs of this batch: %s", validation.docs_index.resolve().as_uri())
+    if docs_uri:
+        log.info("Data Docs of this batch: %s", docs_uri)
     return summary
 
 
@@ -205,7 +218,8 @@ def _ledger_row(period: Period, a: Arrival) -> dict[str, Any]:
     return {
         "submission_id": a.submission_id, "period_id": period.id, "submitted_for": item.submitted_for,
         "province_code": item.province_code, "source_key": item.key, "file_name": item.file_name,
-        "sha256": a.sha256, "size_bytes": item.size, "received_at": utc(item.received_at),
+        "sha256": a.sha256, "size_bytes": item.size, "source_version": item.version,
+        "received_at": utc(item.received_at),
         "on_time": period.on_time(item.received_at), "status": DUPLICATE if a.duplicate_of else RECEIVED,
         "duplicate_of": a.duplicate_of, "error_count": 0, "warning_count": 0, "annotated_path": None,
     }
@@ -213,15 +227,13 @@ def _ledger_row(period: Period, a: Arrival) -> dict[str, Any]:
 
 def annotate_reports(ctx: PeriodContext, items: Sequence[tuple[InboxFile, str]],
                      findings: Mapping[str, Sequence[Finding]]) -> dict[str, str]:
-    """Write the annotated workbook of each report with findings; submission id → path under the output dir."""
+    """Write the annotated workbook of each report with findings; submission id → its path in the outputs."""
     out: dict[str, str] = {}
     for item, sid in items:
-        relative = Path(ctx.period.id) / "annotated" / (item.submitted_for or "unplaced") / \
-            f"{sid[:8]}-{annotated_name(item.file_name)}"
-        target = ctx.settings.output_dir / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(annotate_workbook(ctx.inbox.read(item), findings[sid], item.file_name))
-        out[sid] = relative.as_posix()
+        folder = f"{ctx.period.id}/annotated/{item.submitted_for or 'unplaced'}"
+        relative = f"{folder}/{sid[:8]}-{annotated_name(item.file_name)}"
+        ctx.outputs.write(relative, annotate_workbook(ctx.inbox.read(item), findings[sid], item.file_name))
+        out[sid] = relative
     return out
 
 
@@ -233,15 +245,15 @@ def ingest_batch(settings: Settings, period_id: str, batch: str, run_id: str | N
                  reprocess: bool = False) -> dict[str, Any]:
     ctx = PeriodContext.open(settings, period_id)
     items = group_by_batch(ctx.inbox.list(period_id)).get(batch, [])
-    return {"batch": batch, **ingest(ctx, items, run_dir=run_directory(settings, period_id, run_id) / batch,
+    return {"batch": batch, **ingest(ctx, items, run_dir=f"{run_directory(period_id, run_id)}/{batch}",
                                      reprocess=reprocess)}
 
 
-def run_directory(settings: Settings, period_id: str, run_id: str | None = None) -> Path:
-    """Where a run's outputs go: <output>/<period>/runs/<run id> (a timestamp when run outside Airflow)."""
+def run_directory(period_id: str, run_id: str | None = None) -> str:
+    """Where a run's outputs go, relative to the outputs: <period>/runs/<run id> (a timestamp outside Airflow)."""
     run_id = run_id or dt.datetime.now(dt.UTC).strftime("cli-%Y%m%dT%H%M%SZ")
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
-    return settings.output_dir / period_id / "runs" / safe
+    return f"{period_id}/runs/{safe}"
 
 
 def consolidate(settings: Settings, period_id: str, run_id: str | None = None,
@@ -286,9 +298,7 @@ def consolidate(settings: Settings, period_id: str, run_id: str | None = None,
         **{f"files_{k}": ledger[k] for k in FINAL_STATES},
         "fact_rows": {name: len(rows) for name, rows in facts.items()},
     }
-    out_dir = settings.output_dir / period.id
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    ctx.outputs.write(f"{period.id}/summary.json", json.dumps(summary, indent=1).encode())
     log_run(ctx.engine, run_id or f"cli-{uuid.uuid4().hex[:12]}", "consolidate", period.id, len(submissions),
             json.dumps(ledger), at=now)
     log.info("published %s: %s", period.id, summary)
@@ -300,7 +310,7 @@ def run_period(settings: Settings, period_id: str, progress: Progress = _no_prog
     """The whole period in-process: every new file in one validation batch, then consolidation."""
     ctx = PeriodContext.open(settings, period_id)
     items = ctx.inbox.list(period_id)
-    ingest_summary = ingest(ctx, items, progress, run_dir=run_directory(settings, period_id), reprocess=reprocess)
+    ingest_summary = ingest(ctx, items, progress, run_dir=run_directory(period_id), reprocess=reprocess)
     summary = {"ingest": ingest_summary, **consolidate(settings, period_id, now=now)}
     try:
         summary["email"] = notify(settings, period_id, now)
@@ -375,7 +385,7 @@ def notify(settings: Settings, period_id: str, now: dt.datetime | None = None) -
         return {"email": "off"}
     ctx = PeriodContext.open(settings, period_id)
     plan = owed(ctx.engine, ctx.hierarchy, ctx.calendar, ctx.period, load_directory(settings.contacts_path),
-                now or dt.datetime.now(dt.UTC), settings.output_dir, settings.scope)
+                now or dt.datetime.now(dt.UTC), ctx.outputs, settings.scope)
     for kind, ref in plan.without_recipient:
         log.warning("%s %s %s: nobody in the contacts directory to send it to", period_id, kind, ref)
     counts = send_all(ctx.engine, plan.emails, settings.mail_from)

@@ -84,6 +84,7 @@ def build_metadata(spec: TemplateSpec | None = None) -> sa.MetaData:
         sa.Column("file_name", sa.Text, nullable=False),
         sa.Column("sha256", sa.String(64), nullable=False),
         sa.Column("size_bytes", sa.BigInteger, nullable=False),
+        sa.Column("source_version", sa.String(64), nullable=False, comment="file mtime or object ETag when recorded"),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("on_time", sa.Boolean, nullable=False),
         # received (recorded, not yet processed) → accepted / rejected / superseded; duplicate for a
