@@ -285,12 +285,15 @@ def consolidate(settings: Settings, period_id: str, run_id: str | None = None,
             on_time=any(utc(s["received_at"]) <= period.commune_deadline for s in received),
         ))
     facts = rollup(ctx.spec, hierarchy, period, accepted_values, commune_statuses)
-    publish_period(ctx.engine, period.id, facts, statuses, _unit_rows(hierarchy), _period_rows(ctx.calendar))
+    run_id = run_id or f"cli-{uuid.uuid4().hex[:12]}"
+    publication = publish_period(ctx.engine, period.id, facts, statuses, _reference_rows(ctx), run_id, now)
     ledger = check_invariant([i.key for i in ctx.inbox.list(period.id)], read_period_submissions(ctx.engine, period.id))
     summary = {
         "period": period.id,
         "files": len(submissions),
         "ledger": ledger,
+        "version": publication.version,
+        "new_version": publication.changed,
         "expected": len(expected),
         "communes_received": sum(s.received for s in commune_statuses),
         "communes_accepted": sum(s.accepted for s in commune_statuses),
@@ -299,8 +302,7 @@ def consolidate(settings: Settings, period_id: str, run_id: str | None = None,
         "fact_rows": {name: len(rows) for name, rows in facts.items()},
     }
     ctx.outputs.write(f"{period.id}/summary.json", json.dumps(summary, indent=1).encode())
-    log_run(ctx.engine, run_id or f"cli-{uuid.uuid4().hex[:12]}", "consolidate", period.id, len(submissions),
-            json.dumps(ledger), at=now)
+    log_run(ctx.engine, run_id, "consolidate", period.id, len(submissions), json.dumps(ledger), at=now)
     log.info("published %s: %s", period.id, summary)
     return summary
 
@@ -318,6 +320,21 @@ def run_period(settings: Settings, period_id: str, progress: Progress = _no_prog
         log.warning("e-mail not sent: %s", exc)
         summary["email"] = {"error": str(exc)}
     return summary
+
+
+def _reference_rows(ctx: PeriodContext) -> dict[str, list[dict[str, Any]]]:
+    spec = ctx.spec
+    funding = spec.section("funding")
+    indicators = [{"section": s, "indicator": r.key, "number": r.number or "", "label": r.label,
+                   "dimension": r.group, "unit": r.unit} for s in ("deprivations", "outputs")
+                  for r in spec.section(s).grid_rows]
+    return {
+        "dim_unit": _unit_rows(ctx.hierarchy),
+        "dim_period": _period_rows(ctx.calendar),
+        "dim_component": [{"component": r.key, "number": r.number or "", "label": r.label}
+                          for r in funding.grid_rows],
+        "dim_indicator": indicators,
+    }
 
 
 def _unit_rows(hierarchy: Hierarchy) -> list[dict[str, Any]]:

@@ -37,7 +37,7 @@ def _measures(conn: sa.Connection, md: sa.MetaData, spec: TemplateSpec, period_i
     households = rows("fact_households")
     if not households:
         return None
-    skip = {"period_id", "unit_code", "area", "unit_level"}
+    skip = {"period_id", "unit_code", "area", "unit_level", "version"}
     measures = {k: v for k, v in households[0].items() if k not in skip}
     for row in rows("fact_deprivations"):
         for column in spec.section("deprivations").grid_columns:

@@ -1,193 +1,33 @@
-"""The warehouse, through SQLAlchemy Core: any SQLAlchemy URL, a SQLite file by default.
-
-Tables (all keyed by period where they hold period data):
-- dim_unit, dim_period                      reference data as used by the last consolidation
-- submission, report, finding               every received file, its parsed values, what is wrong with it
-- fact_households, fact_deprivations, fact_funding, fact_outputs, fact_completeness
-                                            consolidated figures per period x unit x area
-Columns named after template fields come from the template spec, so the spec stays the one source.
+"""The warehouse, through SQLAlchemy Core: any SQLAlchemy URL (SQLite file by default, PostgreSQL in
+production). The schema is tonghop.schema, created and migrated with Alembic (include/tonghop/migrations).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
+import json
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import exc as sa_exc
 
-from tonghop.spec import TemplateSpec, load_spec
+from tonghop.schema import FACT_TABLES, LOG_TABLES, VIEWS, build_metadata
 
-AMOUNT = sa.Numeric(18, 3)
-RATE = sa.Float()  # recomputed ratios, full precision
-_FIELD_TYPES = {
-    "count": sa.BigInteger(),
-    "amount": AMOUNT,
-    "rate": sa.Numeric(9, 4),
-    "yesno": sa.Boolean(),
-    "date": sa.Date(),
-}
+__all__ = ["FACT_TABLES", "LOG_TABLES", "VIEWS", "build_metadata"]
+MIGRATIONS = Path(__file__).with_name("migrations")
 
 # SQLite stores NUMERIC as REAL; amounts have at most 3 decimals and stay far below 15 significant
 # digits, and SQLAlchemy rounds them back to the column's scale, so the round trip is exact.
 warnings.filterwarnings("ignore", message=r"Dialect sqlite\+pysqlite does \*not\* support Decimal",
                         category=sa_exc.SAWarning)
-
-
-def _fact_keys() -> list[sa.Column]:
-    return [
-        sa.Column("period_id", sa.String(32), primary_key=True),
-        sa.Column("unit_code", sa.String(16), primary_key=True),
-        sa.Column("area", sa.String(8), primary_key=True),  # total / urban / rural
-        sa.Column("unit_level", sa.String(16), nullable=False),
-    ]
-
-
-@functools.cache
-def build_metadata(spec: TemplateSpec | None = None) -> sa.MetaData:
-    spec = spec or load_spec()
-    md = sa.MetaData()
-    sa.Table(
-        "dim_unit", md,
-        sa.Column("code", sa.String(16), primary_key=True),
-        sa.Column("name", sa.Text, nullable=False),
-        sa.Column("level", sa.String(16), nullable=False),
-        sa.Column("parent_code", sa.String(16)),
-        sa.Column("province_code", sa.String(16)),
-        sa.Column("district_code", sa.String(16)),
-        sa.Column("area", sa.String(8)),
-        sa.Column("valid_from", sa.Date),
-        sa.Column("valid_to", sa.Date),
-    )
-    sa.Table(
-        "dim_period", md,
-        sa.Column("period_id", sa.String(32), primary_key=True),
-        sa.Column("name", sa.Text, nullable=False),
-        sa.Column("kind", sa.String(16), nullable=False),
-        sa.Column("year", sa.Integer, nullable=False),
-        sa.Column("opens_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("commune_deadline", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("closes_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("district_deadline", sa.DateTime(timezone=True)),
-        sa.Column("province_deadline", sa.DateTime(timezone=True)),
-    )
-    sa.Table(
-        "submission", md,
-        sa.Column("submission_id", sa.String(40), primary_key=True),
-        sa.Column("period_id", sa.String(32), nullable=False, index=True),
-        sa.Column("submitted_for", sa.String(16), index=True),
-        sa.Column("province_code", sa.String(16)),
-        sa.Column("source_key", sa.Text, nullable=False),
-        sa.Column("file_name", sa.Text, nullable=False),
-        sa.Column("sha256", sa.String(64), nullable=False),
-        sa.Column("size_bytes", sa.BigInteger, nullable=False),
-        sa.Column("source_version", sa.String(64), nullable=False, comment="file mtime or object ETag when recorded"),
-        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("on_time", sa.Boolean, nullable=False),
-        # received (recorded, not yet processed) → accepted / rejected / superseded; duplicate for a
-        # byte-identical re-send of a file the same commune already sent for the period.
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("duplicate_of", sa.String(40)),
-        sa.Column("error_count", sa.Integer, nullable=False),
-        sa.Column("warning_count", sa.Integer, nullable=False),
-        sa.Column("annotated_path", sa.Text, comment="annotated workbook, relative to the output folder"),
-    )
-    report_columns = [sa.Column("submission_id", sa.String(40), primary_key=True)]
-    for f in spec.fields:
-        report_columns.append(sa.Column(f.key, _FIELD_TYPES.get(f.type, sa.Text()), comment=f.label))
-    sa.Table("report", md, *report_columns)
-    sa.Table(
-        "finding", md,
-        sa.Column("submission_id", sa.String(40), primary_key=True),
-        sa.Column("seq", sa.Integer, primary_key=True),
-        sa.Column("check_id", sa.String(16), nullable=False, index=True),
-        sa.Column("severity", sa.String(8), nullable=False),
-        sa.Column("sheet", sa.Text),
-        sa.Column("cell", sa.Text),
-        sa.Column("field_key", sa.String(64)),
-        sa.Column("label", sa.Text),
-        sa.Column("value", sa.Text),
-        sa.Column("expected", sa.Text),
-        sa.Column("message", sa.Text, nullable=False),
-        sa.Column("commune_code", sa.String(16)),
-        sa.Column("file_name", sa.Text),
-    )
-    sa.Table(
-        "email_log", md,
-        sa.Column("kind", sa.String(32), primary_key=True),
-        sa.Column("period_id", sa.String(32), primary_key=True),
-        sa.Column("ref", sa.String(64), primary_key=True, comment="submission id, commune or district code"),
-        sa.Column("recipient", sa.String(254), primary_key=True),
-        sa.Column("subject", sa.Text, nullable=False),
-        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
-    )
-    sa.Table(
-        "run_log", md,
-        sa.Column("run_id", sa.String(64), primary_key=True),
-        sa.Column("stage", sa.String(16), primary_key=True),  # ingest / consolidate
-        sa.Column("period_id", sa.String(32), nullable=False, index=True),
-        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("files", sa.Integer, nullable=False),
-        sa.Column("detail", sa.Text),
-    )
-    households = [f for f in spec.fields_of("households") if f.type == "count"]
-    sa.Table(
-        "fact_households", md, *_fact_keys(),
-        sa.Column("reports", sa.Integer, nullable=False),
-        sa.Column("reports_with_warnings", sa.Integer, nullable=False,
-                  comment="accepted reports behind the figure that carry warnings (flagged, not excluded)"),
-        *[sa.Column(f.key, sa.BigInteger, comment=f.label) for f in households],
-        sa.Column("poor_rate", RATE, comment="poor_end / total_households × 100"),
-        sa.Column("near_poor_rate", RATE, comment="near_poor_end / total_households × 100"),
-    )
-    dep = spec.section("deprivations")
-    sa.Table(
-        "fact_deprivations", md, *_fact_keys(),
-        sa.Column("indicator", sa.String(32), primary_key=True),
-        sa.Column("reports", sa.Integer, nullable=False),
-        *[sa.Column(c, sa.BigInteger) for c in dep.grid_columns],
-        *[sa.Column(f"{c}_share", RATE, comment=f"{c} / {c}_end × 100") for c in dep.grid_columns],
-    )
-    funding = spec.section("funding")
-    sa.Table(
-        "fact_funding", md, *_fact_keys(),
-        sa.Column("component", sa.String(16), primary_key=True),
-        sa.Column("reports", sa.Integer, nullable=False),
-        sa.Column("eligible_units", sa.Integer, nullable=False),
-        *[sa.Column(c, AMOUNT) for c in funding.grid_columns if c != "applicable"],
-        sa.Column("disbursement_rate", RATE, comment="disbursed / (carried over + allocated + mobilised) × 100"),
-    )
-    outputs = spec.section("outputs")
-    sa.Table(
-        "fact_outputs", md, *_fact_keys(),
-        sa.Column("indicator", sa.String(32), primary_key=True),
-        sa.Column("reports", sa.Integer, nullable=False),
-        *[sa.Column(c, sa.BigInteger) for c in outputs.grid_columns],
-        sa.Column("achievement_rate", RATE, comment="cumulative / plan × 100"),
-    )
-    sa.Table(
-        "fact_completeness", md, *_fact_keys(),
-        sa.Column("expected", sa.Integer, nullable=False),
-        sa.Column("received", sa.Integer, nullable=False),
-        sa.Column("accepted", sa.Integer, nullable=False),
-        sa.Column("accepted_with_warnings", sa.Integer, nullable=False),
-        sa.Column("rejected", sa.Integer, nullable=False),
-        sa.Column("missing", sa.Integer, nullable=False),
-        sa.Column("on_time", sa.Integer, nullable=False),
-        sa.Column("reporting_rate", RATE, comment="received / expected × 100"),
-        sa.Column("on_time_rate", RATE, comment="on_time / expected × 100"),
-        sa.Column("acceptance_rate", RATE, comment="accepted / expected × 100"),
-        sa.Column("is_partial", sa.Boolean, nullable=False, comment="accepted < expected"),
-    )
-    return md
-
-
-# Operational logs: they grow with every run by design; everything else is the period's data.
-LOG_TABLES = ("email_log", "run_log")
-FACT_TABLES = ("fact_households", "fact_deprivations", "fact_funding", "fact_outputs", "fact_completeness")
 
 
 @functools.cache
@@ -200,14 +40,33 @@ def engine_for(url: str) -> sa.Engine:
     return engine
 
 
-def ensure_schema(engine: sa.Engine) -> sa.MetaData:
-    md = build_metadata()
-    if engine.dialect.name == "sqlite" and engine.url.database:
-        from pathlib import Path
+def alembic_config(connection: sa.Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
 
+
+def migrate(engine: sa.Engine, revision: str = "head") -> None:
+    """Bring the warehouse schema to `revision` with the project's Alembic migrations."""
+    if engine.dialect.name == "sqlite" and engine.url.database:
         Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
-    md.create_all(engine, checkfirst=True)
-    return md
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":  # parallel tasks may start on a fresh warehouse together
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(7361626)"))
+        command.upgrade(alembic_config(conn), revision)
+
+
+_migrated: set[str] = set()
+
+
+def ensure_schema(engine: sa.Engine) -> sa.MetaData:
+    """The schema's metadata, after migrating the warehouse once per process."""
+    key = engine.url.render_as_string(hide_password=False)
+    if key not in _migrated:
+        migrate(engine)
+        _migrated.add(key)
+    return build_metadata()
 
 
 def _insert(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -265,27 +124,62 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[start:start + size]
 
 
+def content_hash(facts: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
+    """A fingerprint of a period's figures: equal figures, equal hash (whatever the row order)."""
+    digest = hashlib.sha256()
+    for name in sorted(facts):
+        rows = sorted(json.dumps(row, sort_keys=True, default=str) for row in facts[name])
+        digest.update(name.encode())
+        for row in rows:
+            digest.update(row.encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Publication:
+    period_id: str
+    version: int
+    changed: bool
+
+
 def publish_period(engine: sa.Engine, period_id: str, facts: Mapping[str, Sequence[Mapping[str, Any]]],
-                   statuses: Mapping[str, str], units: Sequence[Mapping[str, Any]],
-                   periods: Sequence[Mapping[str, Any]]) -> None:
-    """Replace a period's consolidated figures atomically: readers see the old period or the new, never half."""
+                   statuses: Mapping[str, str], reference: Mapping[str, Sequence[Mapping[str, Any]]],
+                   run_id: str, now: dt.datetime | None = None) -> Publication:
+    """Publish a period's figures in one transaction: readers see the old version or the new, never half.
+
+    When the figures differ from the latest version, that version's rows move to the *_history tables and a
+    new version is recorded in `publication`; identical figures publish nothing new. `reference` replaces the
+    dimension tables (dim_unit, dim_period, dim_component, dim_indicator)."""
     md = ensure_schema(engine)
-    submission = md.tables["submission"]
+    submission, publication = md.tables["submission"], md.tables["publication"]
+    digest = content_hash(facts)
     with engine.begin() as conn:
         for status in sorted(set(statuses.values())):
             ids = [sid for sid, st in statuses.items() if st == status]
             for chunk in _chunks(ids, 500):
                 conn.execute(submission.update().where(submission.c.submission_id.in_(chunk))
                              .values(status=status))
-        for name in FACT_TABLES:
-            table = md.tables[name]
-            conn.execute(table.delete().where(table.c.period_id == period_id))
-            _insert(conn, table, facts.get(name, []))
-        conn.execute(md.tables["dim_unit"].delete())
-        _insert(conn, md.tables["dim_unit"], units)
-        dim_period = md.tables["dim_period"]
-        conn.execute(dim_period.delete())
-        _insert(conn, dim_period, periods)
+        latest = conn.execute(sa.select(publication.c.version, publication.c.content_sha256)
+                              .where(publication.c.period_id == period_id)
+                              .order_by(publication.c.version.desc()).limit(1)).first()
+        changed = latest is None or latest.content_sha256 != digest
+        version = (latest.version if latest else 0) + (1 if changed else 0)
+        if changed:
+            for name in FACT_TABLES:
+                table, history = md.tables[name], md.tables[f"{name}_history"]
+                current = table.c.period_id == period_id
+                conn.execute(history.insert().from_select([c.name for c in table.columns],
+                                                          sa.select(table).where(current)))
+                conn.execute(table.delete().where(current))
+                _insert(conn, table, [{**row, "version": version} for row in facts.get(name, [])])
+            accepted = sum(1 for row in facts.get("fact_households", []) if row["unit_level"] == "commune")
+            conn.execute(publication.insert().values(period_id=period_id, version=version, run_id=run_id,
+                                                     content_sha256=digest, accepted_reports=accepted,
+                                                     published_at=now or dt.datetime.now(dt.UTC)))
+        for name, rows in reference.items():
+            conn.execute(md.tables[name].delete())
+            _insert(conn, md.tables[name], rows)
+    return Publication(period_id, version, changed)
 
 
 def read_period_submissions(engine: sa.Engine, period_id: str) -> list[dict[str, Any]]:

@@ -1,0 +1,334 @@
+"""The warehouse schema, one place: tables, columns with their meaning, and the BI views.
+
+Columns named after template fields come from the template spec (their comment is the Vietnamese label).
+Every column carries a comment: `tonghop dictionary` turns them into docs/data-dictionary.md. The schema
+is created and migrated by Alembic (include/tonghop/migrations); a test proves the migrations produce
+exactly this metadata.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from tonghop.spec import TemplateSpec, load_spec
+
+AMOUNT = sa.Numeric(18, 3)  # million VND, exact to 1,000 đồng
+RATE = sa.Float()  # recomputed ratios in percent, full precision
+_FIELD_TYPES = {"count": sa.BigInteger(), "amount": AMOUNT, "rate": sa.Numeric(9, 4), "yesno": sa.Boolean(),
+                "date": sa.Date()}
+
+# Operational logs grow with every run by design; everything else is the period's data.
+LOG_TABLES = ("email_log", "run_log")
+FACT_TABLES = ("fact_households", "fact_deprivations", "fact_funding", "fact_outputs", "fact_completeness")
+
+TABLE_DOCS = {
+    "dim_unit": "Administrative units (the hierarchy used by the last consolidation): provinces, districts, "
+                "communes, with urban/rural area and validity dates.",
+    "dim_period": "Reporting periods from the calendar with their windows and deadlines (local times stored in UTC).",
+    "dim_component": "Programme components (projects and sub-projects) of the funding sheet.",
+    "dim_indicator": "Indicators of the deprivation and output sheets.",
+    "submission": "The ledger: one row per received file and what became of it.",
+    "report": "The values read from each received file, one column per template field (named by field key).",
+    "finding": "What is wrong with a received file: one row per finding of a check.",
+    "publication": "Each published version of a period's consolidated figures (a new version only when they change).",
+    "fact_households": "Poor and near-poor households per period × unit × area, summed over accepted reports.",
+    "fact_deprivations": "Households lacking each basic-social-service indicator per period × unit × area.",
+    "fact_funding": "Programme funding per period × unit × area × component (million VND).",
+    "fact_outputs": "Output indicators (plan, achieved, cumulative) per period × unit × area.",
+    "fact_completeness": "Reporting completeness and timeliness per period × unit × area.",
+    "email_log": "E-mails sent (one row per message and recipient): makes sending idempotent.",
+    "run_log": "Finished consolidation runs per period (used by the deadline alert).",
+}
+
+
+def _fact_keys() -> list[sa.Column]:
+    return [
+        sa.Column("period_id", sa.String(32), primary_key=True, comment="Reporting period id, e.g. 2026-FY"),
+        sa.Column("unit_code", sa.String(16), primary_key=True, comment="GSO code of the unit (dim_unit.code)"),
+        sa.Column("area", sa.String(8), primary_key=True,
+                  comment="total, urban (Khu vực thành thị) or rural (Khu vực nông thôn); communes: total"),
+        sa.Column("unit_level", sa.String(16), nullable=False, comment="province, district or commune"),
+        sa.Column("version", sa.Integer, nullable=False, comment="Publication version this row belongs to"),
+    ]
+
+
+REPORTS = "Number of accepted reports (communes) behind the figure"
+
+
+def _fact_tables(md: sa.MetaData, spec: TemplateSpec) -> None:
+    households = [f for f in spec.fields_of("households") if f.type == "count"]
+    dep, funding, outputs = spec.section("deprivations"), spec.section("funding"), spec.section("outputs")
+    money_labels = {f.grid_column: f.label.split(" — ")[1] for f in funding.fields if f.grid_row == "p1"}
+    column_label = {c: next(f.label.split(" — ")[1] for f in s.fields if f.grid_column == c)
+                    for s in (dep, outputs) for c in s.grid_columns}
+    specs = {
+        "fact_households": [
+            sa.Column("reports", sa.Integer, nullable=False, comment=REPORTS),
+            sa.Column("reports_with_warnings", sa.Integer, nullable=False,
+                      comment="Accepted reports behind the figure that carry warnings (flagged, not excluded)"),
+            *[sa.Column(f.key, sa.BigInteger, comment=f"Sum of: {f.label}") for f in households],
+            sa.Column("poor_rate", RATE, comment="Tỷ lệ hộ nghèo: poor_end / total_households × 100"),
+            sa.Column("near_poor_rate", RATE, comment="Tỷ lệ hộ cận nghèo: near_poor_end / total_households × 100"),
+        ],
+        "fact_deprivations": [
+            sa.Column("indicator", sa.String(32), primary_key=True, comment="Indicator key (dim_indicator)"),
+            sa.Column("reports", sa.Integer, nullable=False, comment=REPORTS),
+            *[sa.Column(c, sa.BigInteger, comment=column_label[c]) for c in dep.grid_columns],
+            *[sa.Column(f"{c}_share", RATE, comment=f"{c} / {c}_end of fact_households × 100")
+              for c in dep.grid_columns],
+        ],
+        "fact_funding": [
+            sa.Column("component", sa.String(16), primary_key=True,
+                      comment="Component key p1 … p7_2 (dim_component), or total"),
+            sa.Column("reports", sa.Integer, nullable=False, comment=REPORTS),
+            sa.Column("eligible_units", sa.Integer, nullable=False,
+                      comment="Communes eligible for the component (Thuộc đối tượng = Có)"),
+            *[sa.Column(c, AMOUNT, comment=f"{money_labels[c]} (triệu đồng)")
+              for c in funding.grid_columns if c != "applicable"],
+            sa.Column("disbursement_rate", RATE,
+                      comment="Tỷ lệ giải ngân: disbursed / (carried over + allocated + mobilised) × 100"),
+        ],
+        "fact_outputs": [
+            sa.Column("indicator", sa.String(32), primary_key=True, comment="Indicator key (dim_indicator)"),
+            sa.Column("reports", sa.Integer, nullable=False, comment=REPORTS),
+            *[sa.Column(c, sa.BigInteger, comment=column_label[c]) for c in outputs.grid_columns],
+            sa.Column("achievement_rate", RATE, comment="Lũy kế so với kế hoạch: cumulative / plan × 100"),
+        ],
+        "fact_completeness": [
+            sa.Column("expected", sa.Integer, nullable=False,
+                      comment="Communes that must report (existing on the deadline day)"),
+            sa.Column("received", sa.Integer, nullable=False, comment="Communes that sent at least one file"),
+            sa.Column("accepted", sa.Integer, nullable=False, comment="Communes with an accepted report"),
+            sa.Column("accepted_with_warnings", sa.Integer, nullable=False,
+                      comment="Communes whose accepted report carries warnings"),
+            sa.Column("rejected", sa.Integer, nullable=False,
+                      comment="Communes that sent files but have no accepted report"),
+            sa.Column("missing", sa.Integer, nullable=False, comment="Communes that sent nothing"),
+            sa.Column("on_time", sa.Integer, nullable=False,
+                      comment="Communes with a file received by the end of the deadline day"),
+            sa.Column("reporting_rate", RATE, comment="Tỷ lệ báo cáo: received / expected × 100"),
+            sa.Column("on_time_rate", RATE, comment="Tỷ lệ báo cáo đúng hạn: on_time / expected × 100"),
+            sa.Column("acceptance_rate", RATE, comment="accepted / expected × 100"),
+            sa.Column("is_partial", sa.Boolean, nullable=False,
+                      comment="True when accepted < expected: the unit's figures are partial"),
+        ],
+    }
+    for name, columns in specs.items():
+        sa.Table(name, md, *_fact_keys(), *columns, comment=TABLE_DOCS[name])
+        # Earlier versions of a period, moved here when a new version is published.
+        history_columns = [c.copy() for c in md.tables[name].columns]
+        for c in history_columns:
+            if c.name == "version":
+                c.primary_key = True
+        sa.Table(f"{name}_history", md, *history_columns,
+                 comment=f"Earlier publication versions of {name} (same columns).")
+
+
+@functools.cache
+def build_metadata(spec: TemplateSpec | None = None) -> sa.MetaData:
+    spec = spec or load_spec()
+    md = sa.MetaData()
+    sa.Table(
+        "dim_unit", md,
+        sa.Column("code", sa.String(16), primary_key=True, comment="GSO code (mã đơn vị hành chính)"),
+        sa.Column("name", sa.Text, nullable=False, comment="Tên đơn vị, e.g. Xã An Hiệp"),
+        sa.Column("level", sa.String(16), nullable=False, comment="province, district or commune"),
+        sa.Column("parent_code", sa.String(16), comment="Code of the unit one level up"),
+        sa.Column("province_code", sa.String(16), comment="Code of the province the unit is in"),
+        sa.Column("district_code", sa.String(16), comment="Code of the district the unit is in (three-level maps)"),
+        sa.Column("area", sa.String(8), comment="urban (phường, thị trấn) or rural (xã), for communes"),
+        sa.Column("valid_from", sa.Date, comment="First day the unit exists (empty: always)"),
+        sa.Column("valid_to", sa.Date, comment="Last day the unit exists (empty: still exists)"),
+        comment=TABLE_DOCS["dim_unit"],
+    )
+    sa.Table(
+        "dim_period", md,
+        sa.Column("period_id", sa.String(32), primary_key=True, comment="Period id: YYYY-H1, YYYY-FY or ad-hoc"),
+        sa.Column("name", sa.Text, nullable=False, comment="Tên kỳ báo cáo, e.g. Báo cáo năm 2026"),
+        sa.Column("kind", sa.String(16), nullable=False, comment="H1, FY or ADHOC"),
+        sa.Column("year", sa.Integer, nullable=False, comment="Year of the period"),
+        sa.Column("opens_at", sa.DateTime(timezone=True), nullable=False, comment="First moment files are accepted"),
+        sa.Column("commune_deadline", sa.DateTime(timezone=True), nullable=False,
+                  comment="Hạn xã nộp: end of the deadline day, local time"),
+        sa.Column("closes_at", sa.DateTime(timezone=True), nullable=False,
+                  comment="Last moment files are accepted (deadline + grace)"),
+        sa.Column("district_deadline", sa.DateTime(timezone=True), comment="Hạn huyện báo cáo tỉnh"),
+        sa.Column("province_deadline", sa.DateTime(timezone=True), comment="Hạn tỉnh báo cáo bộ"),
+        comment=TABLE_DOCS["dim_period"],
+    )
+    sa.Table(
+        "dim_component", md,
+        sa.Column("component", sa.String(16), primary_key=True, comment="Component key p1 … p7_2"),
+        sa.Column("number", sa.String(8), nullable=False, comment="STT in the funding sheet, e.g. 3.1"),
+        sa.Column("label", sa.Text, nullable=False, comment="Tên dự án, tiểu dự án"),
+        comment=TABLE_DOCS["dim_component"],
+    )
+    sa.Table(
+        "dim_indicator", md,
+        sa.Column("section", sa.String(16), primary_key=True, comment="deprivations or outputs"),
+        sa.Column("indicator", sa.String(32), primary_key=True, comment="Indicator key"),
+        sa.Column("number", sa.String(8), nullable=False, comment="STT in the sheet"),
+        sa.Column("label", sa.Text, nullable=False, comment="Tên chỉ số / chỉ tiêu"),
+        sa.Column("dimension", sa.Text, comment="Chiều thiếu hụt (deprivations)"),
+        sa.Column("unit", sa.Text, comment="Đơn vị tính (outputs)"),
+        comment=TABLE_DOCS["dim_indicator"],
+    )
+    sa.Table(
+        "submission", md,
+        sa.Column("submission_id", sa.String(40), primary_key=True, comment="Stable id of the file at its place"),
+        sa.Column("period_id", sa.String(32), nullable=False, index=True, comment="Period the file was sent for"),
+        sa.Column("submitted_for", sa.String(16), index=True,
+                  comment="Commune whose folder the file arrived in (empty: outside any commune folder)"),
+        sa.Column("province_code", sa.String(16), comment="Province folder of the file"),
+        sa.Column("source_key", sa.Text, nullable=False, comment="Path of the file in the inbox"),
+        sa.Column("file_name", sa.Text, nullable=False, comment="Original file name"),
+        sa.Column("sha256", sa.String(64), nullable=False, comment="Content hash"),
+        sa.Column("size_bytes", sa.BigInteger, nullable=False, comment="File size"),
+        sa.Column("source_version", sa.String(64), nullable=False, comment="File mtime or object ETag when recorded"),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, comment="When the file arrived (UTC)"),
+        sa.Column("on_time", sa.Boolean, nullable=False, comment="Received by the end of the deadline day"),
+        sa.Column("status", sa.String(16), nullable=False,
+                  comment="received (not processed yet), accepted, rejected, superseded or duplicate"),
+        sa.Column("duplicate_of", sa.String(40), comment="For a byte-identical re-send: the original submission"),
+        sa.Column("error_count", sa.Integer, nullable=False, comment="Findings of severity error"),
+        sa.Column("warning_count", sa.Integer, nullable=False, comment="Findings of severity warning"),
+        sa.Column("annotated_path", sa.Text, comment="Annotated workbook, relative to the outputs location"),
+        comment=TABLE_DOCS["submission"],
+    )
+    report_columns = [sa.Column("submission_id", sa.String(40), primary_key=True, comment="submission.submission_id")]
+    for f in spec.fields:
+        unit = f" ({f.unit})" if f.unit else ""
+        report_columns.append(sa.Column(f.key, _FIELD_TYPES.get(f.type, sa.Text()),
+                                        comment=f"{f.label}{unit} — sheet «{f.sheet}», cell {f.cell}"))
+    sa.Table("report", md, *report_columns, comment=TABLE_DOCS["report"])
+    sa.Table(
+        "finding", md,
+        sa.Column("submission_id", sa.String(40), primary_key=True, comment="submission.submission_id"),
+        sa.Column("seq", sa.Integer, primary_key=True, comment="Order of the finding within the file"),
+        sa.Column("check_id", sa.String(16), nullable=False, index=True, comment="Check id, e.g. TH-B-002"),
+        sa.Column("severity", sa.String(8), nullable=False, comment="error (rejects the report) or warning"),
+        sa.Column("sheet", sa.Text, comment="Sheet of the cell(s)"),
+        sa.Column("cell", sa.Text, comment="Every cell involved, comma-separated"),
+        sa.Column("field_key", sa.String(64), comment="Template field the finding is about"),
+        sa.Column("label", sa.Text, comment="Vietnamese label of that field"),
+        sa.Column("value", sa.Text, comment="Value found"),
+        sa.Column("expected", sa.Text, comment="What was expected"),
+        sa.Column("message", sa.Text, nullable=False, comment="The message shown to the commune (Vietnamese)"),
+        sa.Column("commune_code", sa.String(16), comment="Commune the file was sent for"),
+        sa.Column("file_name", sa.Text, comment="File name"),
+        comment=TABLE_DOCS["finding"],
+    )
+    sa.Table(
+        "publication", md,
+        sa.Column("period_id", sa.String(32), primary_key=True, comment="Period"),
+        sa.Column("version", sa.Integer, primary_key=True, comment="1, 2, …: the facts tables hold the latest"),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=False, comment="When it was published"),
+        sa.Column("run_id", sa.String(64), nullable=False, comment="Run that published it"),
+        sa.Column("content_sha256", sa.String(64), nullable=False, comment="Hash of the published figures"),
+        sa.Column("accepted_reports", sa.Integer, nullable=False, comment="Accepted commune reports it contains"),
+        comment=TABLE_DOCS["publication"],
+    )
+    _fact_tables(md, spec)
+    sa.Table(
+        "email_log", md,
+        sa.Column("kind", sa.String(32), primary_key=True,
+                  comment="result, reminder_<n>d, district_summary, consolidation_alert, task_failure"),
+        sa.Column("period_id", sa.String(32), primary_key=True, comment="Period (or run id for task failures)"),
+        sa.Column("ref", sa.String(64), primary_key=True, comment="Submission id, commune or district code"),
+        sa.Column("recipient", sa.String(254), primary_key=True, comment="Address it was sent to"),
+        sa.Column("subject", sa.Text, nullable=False, comment="Subject line"),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False, comment="When the SMTP server accepted it"),
+        comment=TABLE_DOCS["email_log"],
+    )
+    sa.Table(
+        "run_log", md,
+        sa.Column("run_id", sa.String(64), primary_key=True, comment="Airflow run id, or cli-… for tonghop run"),
+        sa.Column("stage", sa.String(16), primary_key=True, comment="consolidate"),
+        sa.Column("period_id", sa.String(32), nullable=False, index=True, comment="Period"),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False, comment="The run's (logical) time"),
+        sa.Column("files", sa.Integer, nullable=False, comment="Files in the ledger"),
+        sa.Column("detail", sa.Text, comment="Ledger counts (JSON)"),
+        comment=TABLE_DOCS["run_log"],
+    )
+    return md
+
+
+# Stable views for BI tools (the BI role reads these and nothing else). Portable SQL: SQLite and PostgreSQL.
+VIEWS: dict[str, tuple[str, str]] = {
+    "v_households": (
+        ("Households and poverty rates of every unit (province, district, commune) and area, with names and the "
+        "unit's reporting completeness."),
+        """
+SELECT c.period_id, p.name AS period_name, c.unit_code, u.name AS unit_name, c.unit_level, u.province_code,
+       u.district_code, c.area, h.reports, h.reports_with_warnings, h.total_households,
+       h.poor_start, h.poor_exited, h.poor_returned, h.poor_new, h.poor_end, h.poor_rate,
+       h.near_poor_start, h.near_poor_exited, h.near_poor_returned, h.near_poor_new, h.near_poor_end,
+       h.near_poor_rate, h.poor_ethnic_minority, h.near_poor_ethnic_minority, h.recently_exited,
+       c.expected, c.received, c.accepted, c.on_time, c.reporting_rate, c.on_time_rate, c.is_partial,
+       c.version
+FROM fact_completeness c
+JOIN dim_unit u ON u.code = c.unit_code
+JOIN dim_period p ON p.period_id = c.period_id
+LEFT JOIN fact_households h ON h.period_id = c.period_id AND h.unit_code = c.unit_code AND h.area = c.area
+"""),
+    "v_province_summary": (
+        "One row per period × province × area: households, rates and completeness.",
+        "SELECT * FROM v_households WHERE unit_level = 'province'"),
+    "v_district_ranking": (
+        "Districts ranked within their province by poverty rate (1 = highest), with completeness.",
+        """
+SELECT period_id, period_name, province_code, unit_code AS district_code, unit_name AS district_name,
+       total_households, poor_end, poor_rate, near_poor_end, near_poor_rate, reporting_rate, on_time_rate,
+       is_partial,
+       RANK() OVER (PARTITION BY period_id, province_code ORDER BY poor_rate DESC) AS poverty_rank
+FROM v_households
+WHERE unit_level = 'district' AND area = 'total' AND poor_rate IS NOT NULL
+"""),
+    "v_reporting_completeness": (
+        "Reporting completeness and timeliness of every unit and area.",
+        """
+SELECT c.period_id, p.name AS period_name, p.commune_deadline, c.unit_code, u.name AS unit_name, c.unit_level,
+       u.province_code, u.district_code, c.area, c.expected, c.received, c.accepted, c.accepted_with_warnings,
+       c.rejected, c.missing, c.on_time, c.reporting_rate, c.on_time_rate, c.acceptance_rate, c.is_partial,
+       c.version
+FROM fact_completeness c
+JOIN dim_unit u ON u.code = c.unit_code
+JOIN dim_period p ON p.period_id = c.period_id
+"""),
+    "v_funding_disbursement": (
+        "Funding by programme component (million VND) and disbursement rate, for every unit and area.",
+        """
+SELECT f.period_id, p.name AS period_name, f.unit_code, u.name AS unit_name, f.unit_level, u.province_code,
+       u.district_code, f.area, f.component, COALESCE(d.label, 'Tổng cộng') AS component_label,
+       f.eligible_units, f.carried_over, f.alloc_central, f.alloc_local, f.mobilised,
+       f.disb_central, f.disb_local, f.disb_mobilised, f.disbursement_rate, f.version
+FROM fact_funding f
+JOIN dim_unit u ON u.code = f.unit_code
+JOIN dim_period p ON p.period_id = f.period_id
+LEFT JOIN dim_component d ON d.component = f.component
+"""),
+    "v_findings": (
+        "Every finding with its file, commune and period: what the communes got wrong, over time.",
+        """
+SELECT s.period_id, s.submitted_for AS commune_code, u.name AS commune_name, u.district_code, u.province_code,
+       s.file_name, s.received_at, s.status, f.check_id, f.severity, f.sheet, f.cell, f.label, f.value,
+       f.expected, f.message
+FROM finding f
+JOIN submission s ON s.submission_id = f.submission_id
+LEFT JOIN dim_unit u ON u.code = s.submitted_for
+"""),
+}
+
+
+def create_views(execute: Callable[[str], object]) -> None:
+    """Create the BI views in dependency order. A migration that changes a view drops and recreates them all."""
+    for name, (_, sql) in VIEWS.items():
+        execute(f"CREATE VIEW {name} AS {sql.strip()}")
+
+
+def drop_views(execute: Callable[[str], object]) -> None:
+    for name in reversed(list(VIEWS)):
+        execute(f"DROP VIEW IF EXISTS {name}")
