@@ -65,7 +65,7 @@ def test_dag_run_publishes_district_and_province_figures(airflow_db, settings, h
     run = dag.test(run_conf={"period": PERIOD})
     assert str(run.state) in ("success", "DagRunState.SUCCESS"), run.state
 
-    engine = engine_for(settings.warehouse_url)
+    engine = engine_for(settings.warehouse)
     households = read_table(engine, "fact_households", period_id=PERIOD)
     completeness = read_table(engine, "fact_completeness", period_id=PERIOD)
     for level, code in (("district", DISTRICT), ("province", PROVINCE)):
@@ -91,7 +91,7 @@ def test_dag_run_with_an_empty_inbox_still_publishes_completeness(airflow_db, se
     monkeypatch.setenv("TONGHOP_SCOPE", DISTRICT)
     run = _dagbag().dags["tonghop_period"].test(run_conf={"period": "2026-H1"})
     assert str(run.state) in ("success", "DagRunState.SUCCESS"), run.state
-    engine = engine_for(settings.warehouse_url)
+    engine = engine_for(settings.warehouse)
     district = next(r for r in read_table(engine, "fact_completeness", period_id="2026-H1", unit_code=DISTRICT,
                                           area="total"))
     assert (district["expected"], district["received"], district["missing"]) == (22, 0, 22)

@@ -209,7 +209,7 @@ def test_a_period_with_fake_time(settings, contacts, mailbox, hierarchy, period)
     process(settings, at(11, 11, 9))
     assert mailbox.take() == []
 
-    engine = engine_for(settings.warehouse_url)
+    engine = engine_for(settings.warehouse)
     ledger = check_invariant([i.key for i in PeriodContext.open(settings, PERIOD).inbox.list(PERIOD)],
                              read_table(engine, "submission", period_id=PERIOD))
     assert ledger == {"accepted": 19, "rejected": 1, "superseded": 1, "duplicate": 1, "received": 22}
@@ -230,7 +230,7 @@ def test_smtp_down_does_not_block_the_data_and_mail_goes_out_once_later(settings
     mailbox.stop()
     summary = run_period(settings, PERIOD, now=at(3, 11, 9))
     assert "error" in summary["email"]
-    engine = engine_for(settings.warehouse_url)
+    engine = engine_for(settings.warehouse)
     assert next(r for r in read_table(engine, "fact_households", unit_code=DISTRICT, area="total"))["reports"] == 4
     mailbox.start()
     assert notify(settings, PERIOD, at(3, 11, 10))["sent"] == 4
@@ -299,5 +299,5 @@ def test_ingestion_dag_answers_new_files_at_its_logical_time(airflow_db, setting
     mails = _by_kind(mailbox.take())
     assert sorted(r for rcpts, _ in mails["result"] for r in rcpts) == sorted(commune_address(u.code) for u in sent)
     assert len(mails["reminder"]) == 22 - 2
-    engine = engine_for(settings.warehouse_url)
+    engine = engine_for(settings.warehouse)
     assert next(r for r in read_table(engine, "fact_completeness", unit_code=DISTRICT, area="total"))["received"] == 2

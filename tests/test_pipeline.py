@@ -79,7 +79,7 @@ def test_published_figures_equal_independent_sums(settings, warehouse_url, distr
 
 def test_rejected_reports_are_left_out_and_recorded(settings, district_sample):
     run_period(settings, PERIOD)
-    engine = engine_for(settings.warehouse_url)
+    engine = engine_for(settings.warehouse)
     submissions = {s["submitted_for"]: s for s in read_table(engine, "submission", period_id=PERIOD)}
     findings = read_table(engine, "finding")
     for report in district_sample["reports"]:
@@ -133,7 +133,7 @@ def test_newest_accepted_resubmission_replaces_the_older(settings, hierarchy, pe
     assert second["values"]["total_households"] != first["values"]["total_households"]
 
     run_period(settings, PERIOD)
-    engine = engine_for(settings.warehouse_url)
+    engine = engine_for(settings.warehouse)
     statuses = {s["source_key"]: s["status"] for s in read_table(engine, "submission", period_id=PERIOD)}
     assert statuses == {first["path"]: "superseded", target.relative_to(settings.inbox_dir).as_posix(): "accepted"}
     district = _fact(read_table(engine, "fact_households", period_id=PERIOD), unit_code=DISTRICT, area="total")

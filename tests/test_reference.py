@@ -55,7 +55,7 @@ def test_csv_hierarchy_with_two_levels_runs_the_whole_period(tmp_path, settings,
     generate_sample(active[:3], period, hierarchy, settings.inbox_dir, SampleOptions(seed=5, late_rate=0))
     manifest = exp.load(manifest_path(settings.inbox_dir, PERIOD))
     run_period(settings, PERIOD)
-    engine = engine_for(settings.warehouse_url)
+    engine = engine_for(settings.warehouse)
     province = next(r for r in read_table(engine, "fact_households", unit_code="91", area="total"))
     assert province["unit_level"] == "province"
     assert province["poor_end"] == sum(r["values"]["poor_end"] for r in manifest["reports"])

@@ -104,7 +104,7 @@ def test_injected_mistakes_of_every_kind_are_found_exactly(settings, hierarchy, 
     assert {m.kind for r in reports for m in r.mistakes} == set(kinds)
 
     run_period(settings, PERIOD)
-    submissions, found = _findings_by_source(engine_for(settings.warehouse_url))
+    submissions, found = _findings_by_source(engine_for(settings.warehouse))
     spec = load_spec()
     assert len(submissions) == len(reports)
     for report in reports:
@@ -161,13 +161,13 @@ def test_history_checks_compare_with_the_previous_accepted_report(settings, hier
             seed=8, late_rate=0, warning_rate=1.0, warning_kinds=(kind,)))
     summary = run_period(settings, PERIOD)
     assert summary["files_accepted"] == len(units)
-    _, found = _findings_by_source(engine_for(settings.warehouse_url))
+    _, found = _findings_by_source(engine_for(settings.warehouse))
     flagged = {key: got for key, got in found.items() if got}
     expected = {r.path.relative_to(settings.inbox_dir).as_posix(): r.mistakes[0] for r in jumps}
     assert set(flagged) == set(expected)
     for key, mistake in expected.items():
         assert {c for c, _, _ in flagged[key]} == {mistake.check_id}, (mistake.kind, flagged[key])
-    messages = [f["message"] for f in read_table(engine_for(settings.warehouse_url), "finding")]
+    messages = [f["message"] for f in read_table(engine_for(settings.warehouse), "finding")]
     assert any("2026-H1" in m for m in messages)
 
 

@@ -32,6 +32,6 @@ def on_task_failure(context: dict[str, Any]) -> None:
         log.warning("task failed, but no data-team address or no SMTP connection to tell anyone")
         return
     try:
-        send_all(engine_for(settings.warehouse_url), [task_failure_email(context, recipients)], settings.mail_from)
+        send_all(engine_for(settings.warehouse), [task_failure_email(context, recipients)], settings.mail_from)
     except MailError as exc:
         log.error("could not e-mail the task failure: %s", exc)

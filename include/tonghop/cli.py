@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 import sys
+import tempfile
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +17,7 @@ from tonghop.calendar import CalendarError, load_calendar
 from tonghop.config import Settings
 from tonghop.hierarchy import Hierarchy, load_hierarchy
 from tonghop.numbers import fmt
+from tonghop.storage import S3Inbox, is_s3
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -31,8 +33,8 @@ def _progress(items: Iterable[Any], total: int, description: str = "") -> Iterab
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(inbox=getattr(args, "inbox", None),
-                             warehouse_url=getattr(args, "warehouse", None))
+    return Settings.from_env(inbox=getattr(args, "inbox", None), warehouse_url=getattr(args, "warehouse", None),
+                             output=getattr(args, "output", None))
 
 
 def _period(settings: Settings, period_id: str):
@@ -80,12 +82,20 @@ def cmd_sample(args: argparse.Namespace) -> int:
     options = SampleOptions(seed=args.seed, error_rate=args.error_rate, warning_rate=args.warning_rate,
                             late_rate=args.late_rate, missing_rate=args.missing_rate, kinds=errors,
                             **({"warning_kinds": warnings} if args.kinds else {}))
-    out = Path(args.out)
-    reports = generate_sample(units, period, hierarchy, out, options,
-                              progress=lambda it, total: _progress(it, total, "Tạo báo cáo mẫu"))
+    with tempfile.TemporaryDirectory(prefix="tonghop-sample-") as scratch:
+        out = Path(scratch) if is_s3(args.out) else Path(args.out)
+        reports = generate_sample(units, period, hierarchy, out, options,
+                                  progress=lambda it, total: _progress(it, total, "Tạo báo cáo mẫu"))
+        if is_s3(args.out):  # upload in the inbox layout, the received time as object metadata
+            inbox = S3Inbox(args.out)
+            for report in _progress(reports, len(reports), "Tải lên S3"):
+                inbox.put(report.path.relative_to(out).as_posix(), report.path.read_bytes(), report.received_at)
+            manifest = manifest_path(out, period.id)
+            inbox.put(manifest.name, manifest.read_bytes())
+    where = args.out.rstrip("/") + "/" + period.id if is_s3(args.out) else Path(args.out) / period.id
     with_errors = sum(r.has_error for r in reports)
-    print(f"{len(reports)} report(s) for {len(units)} commune(s) written to {out / period.id} "
-          f"({with_errors} with injected errors); manifest: {manifest_path(out, period.id)}")
+    print(f"{len(reports)} report(s) for {len(units)} commune(s) written to {where} "
+          f"({with_errors} with injected errors); manifest: manifest-{period.id}.json beside it")
     return EXIT_OK
 
 
@@ -184,6 +194,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
     from tonghop.pipeline import run_period
 
     settings = _settings(args)
@@ -194,7 +206,7 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{ledger['received']} received = {ledger['accepted']} accepted + {ledger['rejected']} rejected + "
           f"{ledger['superseded']} superseded + {ledger['duplicate']} duplicate; "
           f"{summary['communes_accepted']}/{summary['expected']} communes in the roll-up. "
-          f"Published to {settings.warehouse_url}")
+          f"Published to {sa.make_url(settings.warehouse).render_as_string(hide_password=True)}")
     mail = summary.get("email", {})
     if "error" in mail:
         print(f"E-mail NOT sent (they go out with the next run): {mail['error']}", file=sys.stderr)
@@ -212,7 +224,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     _period(settings, args.period)
     hierarchy = load_hierarchy(settings.hierarchy_source)
     try:
-        doc = unit_report(engine_for(settings.warehouse_url), load_spec(), hierarchy, args.period, args.unit)
+        doc = unit_report(engine_for(settings.warehouse), load_spec(), hierarchy, args.period, args.unit)
     except NotPublished as exc:
         print(f"Chưa có số liệu: {exc}.", file=sys.stderr)
         return EXIT_FINDINGS
@@ -220,6 +232,30 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(json.dumps(doc, ensure_ascii=False, indent=1, default=str))
     else:
         print(format_table(doc))
+    return EXIT_OK
+
+
+def cmd_warehouse(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from tonghop.warehouse import engine_for, grant_bi_role, migrate
+
+    settings = _settings(args)
+    if args.action == "dictionary":
+        from tonghop.dictionary import data_dictionary
+
+        print(data_dictionary(), end="")
+        return EXIT_OK
+    engine = engine_for(settings.warehouse)
+    target = sa.make_url(settings.warehouse).render_as_string(hide_password=True)
+    if args.action == "migrate":
+        migrate(engine, args.revision)
+        print(f"{target}: schema at revision {args.revision}")
+    elif args.action == "grant-bi":
+        if engine.dialect.name != "postgresql":
+            raise UsageError("roles and grants need PostgreSQL")
+        grant_bi_role(engine, args.role)
+        print(f"{target}: role {args.role} may read the BI views and nothing else")
     return EXIT_OK
 
 
@@ -237,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="filled synthetic workbooks in the inbox layout, with a manifest")
     p.add_argument("--period", required=True)
     p.add_argument("--unit", required=True)
-    p.add_argument("--out", required=True, help="inbox folder")
+    p.add_argument("--out", required=True, help="inbox folder or s3://bucket/prefix")
     p.add_argument("--error-rate", type=float, default=0.0, help="share of reports with an injected error")
     p.add_argument("--warning-rate", type=float, default=0.0, help="share with an injected warning")
     p.add_argument("--late-rate", type=float, default=0.1, help="share received after the deadline")
@@ -270,9 +306,17 @@ def build_parser() -> argparse.ArgumentParser:
                                     "is configured")
     p.add_argument("--period", required=True)
     p.add_argument("--reprocess", action="store_true", help="re-validate every file, not only the new ones")
-    p.add_argument("--inbox")
+    p.add_argument("--inbox", help="folder or s3://bucket/prefix (S3 through the aws_default connection)")
+    p.add_argument("--output", help="folder or s3://bucket/prefix for annotated workbooks, Data Docs, summaries")
     p.add_argument("--warehouse", help="SQLAlchemy URL")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("warehouse", help="schema migrations, the BI role, the data dictionary")
+    p.add_argument("action", choices=("migrate", "grant-bi", "dictionary"))
+    p.add_argument("--warehouse", help="SQLAlchemy URL")
+    p.add_argument("--revision", default="head", help="migrate to this Alembic revision (default head)")
+    p.add_argument("--role", default="tonghop_bi", help="grant-bi: the (existing) role BI tools log in as")
+    p.set_defaults(func=cmd_warehouse)
 
     p = sub.add_parser("report", help="published figures of a unit with its completeness")
     p.add_argument("--period", required=True)

@@ -4,7 +4,8 @@
 |-------------------------|---------------------------------------|
 | TONGHOP_HOME            | <project>/var                         |
 | TONGHOP_INBOX           | $TONGHOP_HOME/inbox (or s3://bucket/prefix) |
-| TONGHOP_WAREHOUSE_URL   | sqlite:///$TONGHOP_HOME/warehouse.sqlite |
+| TONGHOP_WAREHOUSE_URL   | sqlite:///$TONGHOP_HOME/warehouse.sqlite (any SQLAlchemy URL) |
+| TONGHOP_WAREHOUSE_CONN_ID | (none) — an Airflow connection (postgres) to use instead of a URL |
 | TONGHOP_OUTPUT          | $TONGHOP_HOME/runs (or s3://bucket/prefix)  |
 | TONGHOP_CALENDAR        | <project>/config/calendar.yaml        |
 | TONGHOP_HIERARCHY       | vietnam-provinces (or a CSV path)     |
@@ -29,12 +30,13 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 class Settings:
     home: Path
     inbox: str  # a folder or s3://bucket/prefix
-    warehouse_url: str
+    warehouse_url: str | None  # explicit SQLAlchemy URL; see `warehouse`
     output: str  # a folder or s3://bucket/prefix
     calendar_path: Path
     hierarchy_source: str
     expectations_dir: Path
     scope: str | None = None
+    warehouse_conn_id: str | None = None
     contacts_path: Path | None = None
     mail_from: str = "tonghop@localhost"
 
@@ -45,12 +47,13 @@ class Settings:
         settings = cls(
             home=home,
             inbox=str(env.get("TONGHOP_INBOX", home / "inbox")),
-            warehouse_url=env.get("TONGHOP_WAREHOUSE_URL", f"sqlite:///{home / 'warehouse.sqlite'}"),
+            warehouse_url=env.get("TONGHOP_WAREHOUSE_URL") or None,
             output=str(env.get("TONGHOP_OUTPUT", home / "runs")),
             calendar_path=Path(env.get("TONGHOP_CALENDAR", PROJECT_ROOT / "config" / "calendar.yaml")),
             hierarchy_source=env.get("TONGHOP_HIERARCHY", DEFAULT_SOURCE),
             expectations_dir=Path(env.get("TONGHOP_EXPECTATIONS", PROJECT_ROOT / "expectations")),
             scope=env.get("TONGHOP_SCOPE") or None,
+            warehouse_conn_id=env.get("TONGHOP_WAREHOUSE_CONN_ID") or None,
             contacts_path=Path(env.get("TONGHOP_CONTACTS", PROJECT_ROOT / "config" / "contacts.csv")),
             mail_from=env.get("TONGHOP_MAIL_FROM", "tonghop@localhost"),
         )
@@ -64,6 +67,16 @@ class Settings:
         return replace(settings, **given)
 
     @property
+    def warehouse(self) -> str:
+        """The warehouse's SQLAlchemy URL: the explicit URL, else the Airflow connection (looked up only now,
+        never while a DAG file is parsed), else the embedded SQLite file."""
+        if self.warehouse_url:
+            return self.warehouse_url
+        if self.warehouse_conn_id:
+            return connection_url(self.warehouse_conn_id)
+        return f"sqlite:///{self.home / 'warehouse.sqlite'}"
+
+    @property
     def inbox_dir(self) -> Path:
         """The inbox as a local folder (for tools and tests that write into it)."""
         if self.inbox.startswith("s3://"):
@@ -75,3 +88,16 @@ class Settings:
         if self.output.startswith("s3://"):
             raise ValueError(f"the outputs are in object storage: {self.output}")
         return Path(self.output)
+
+
+def connection_url(conn_id: str) -> str:
+    """A SQLAlchemy URL (psycopg 3 driver) from an Airflow connection of type postgres."""
+    import sqlalchemy as sa
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    if conn.conn_type not in ("postgres", "postgresql"):
+        raise ValueError(f"connection {conn_id!r} is {conn.conn_type!r}; the warehouse needs a postgres connection")
+    return sa.URL.create("postgresql+psycopg", username=conn.login or None, password=conn.password or None,
+                         host=conn.host or None, port=conn.port or None,
+                         database=conn.schema or None).render_as_string(hide_password=False)

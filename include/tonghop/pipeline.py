@@ -97,7 +97,7 @@ class PeriodContext:
 
     @property
     def engine(self) -> sa.Engine:
-        return engine_for(self.settings.warehouse_url)
+        return engine_for(self.settings.warehouse)
 
 
 def list_batches(settings: Settings, period_id: str, reprocess: bool = False) -> list[str]:

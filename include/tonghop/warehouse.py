@@ -33,8 +33,14 @@ warnings.filterwarnings("ignore", message=r"Dialect sqlite\+pysqlite does \*not\
 @functools.cache
 def engine_for(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
-        # Mapped tasks of a DAG write concurrently: wait for the lock instead of failing.
+        # Mapped tasks write concurrently: wait for the lock instead of failing; WAL lets readers (BI,
+        # the report command) read the last published version while a period is being published.
         engine = sa.create_engine(url, connect_args={"timeout": 120})
+
+        @sa.event.listens_for(engine, "connect")
+        def _wal(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI objects
+            if url not in ("sqlite://", "sqlite:///:memory:"):
+                dbapi_connection.execute("PRAGMA journal_mode=WAL")
     else:
         engine = sa.create_engine(url, pool_pre_ping=True)
     return engine
@@ -55,6 +61,19 @@ def migrate(engine: sa.Engine, revision: str = "head") -> None:
         if engine.dialect.name == "postgresql":  # parallel tasks may start on a fresh warehouse together
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(7361626)"))
         command.upgrade(alembic_config(conn), revision)
+
+
+def grant_bi_role(engine: sa.Engine, role: str) -> None:
+    """Let `role` (an existing PostgreSQL role) read the BI views and nothing else.
+
+    Views run with their owner's rights, so the role needs no right on the tables behind them."""
+    if not role.replace("_", "").isalnum():
+        raise ValueError(f"role name {role!r}: letters, digits and _ only")
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{role}"'))
+        conn.execute(sa.text(f'GRANT USAGE ON SCHEMA public TO "{role}"'))
+        for view in VIEWS:
+            conn.execute(sa.text(f'GRANT SELECT ON {view} TO "{role}"'))
 
 
 _migrated: set[str] = set()
