@@ -38,7 +38,7 @@ def engine_for(url: str) -> sa.Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 120})
 
         @sa.event.listens_for(engine, "connect")
-        def _wal(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI objects
+        def _wal(dbapi_connection, _record) -> None:
             if url not in ("sqlite://", "sqlite:///:memory:"):
                 dbapi_connection.execute("PRAGMA journal_mode=WAL")
     else:
