@@ -1,0 +1,97 @@
+"""The period pipeline with the inbox and outputs in S3 (moto's server over HTTP on loopback) and the warehouse
+in PostgreSQL, driven through the installed CLI as an operator would."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from moto.server import ThreadedMotoServer
+
+from tests import expected as exp
+from tests.conftest import DISTRICT, PERIOD, PROVINCE
+from tonghop.warehouse import engine_for, read_table
+
+TONGHOP = str(Path(sys.executable).with_name("tonghop"))
+BUCKET = "tonghop-inbox"
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
+        "conn_type": "aws", "login": "tonghop-test", "password": "tonghop-test-secret",
+        "extra": {"endpoint_url": endpoint, "region_name": "us-east-1",
+                  "config_kwargs": {"s3": {"addressing_style": "path"}}}}))
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="tonghop-test",
+                          aws_secret_access_key="tonghop-test-secret",
+                          config=Config(s3={"addressing_style": "path"}))
+    client.create_bucket(Bucket=BUCKET)
+    yield client
+    server.stop()
+
+
+def _objects(client, prefix: str) -> dict[str, str]:
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    return {o["Key"]: o["ETag"] for page in pages for o in page.get("Contents", [])}
+
+
+def tonghop(*args: str, home: Path) -> subprocess.CompletedProcess:
+    done = subprocess.run([TONGHOP, *args], capture_output=True, text=True, check=False,
+                          env={**os.environ, "TONGHOP_HOME": str(home)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_s3_inbox_and_outputs_with_a_postgresql_warehouse(s3, postgres_url, tmp_path, period):
+    inbox, outputs = f"s3://{BUCKET}/communes", f"s3://{BUCKET}/outputs"
+    tonghop("sample", "--period", PERIOD, "--unit", DISTRICT, "--out", inbox, "--error-rate", "0.3",
+            "--missing-rate", "0.1", "--seed", "21", home=tmp_path)
+    received = _objects(s3, "communes/")
+    manifest_key = f"communes/manifest-{PERIOD}.json"
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=manifest_key)["Body"].read(), parse_float=Decimal)
+    files = {k: v for k, v in received.items() if k != manifest_key}
+    assert sorted(files) == sorted(f"communes/{r['path']}" for r in manifest["reports"])
+    assert all(k.startswith(f"communes/{PERIOD}/{PROVINCE}/") for k in files)  # <period>/<province>/<commune>/
+
+    run = tonghop("run", "--period", PERIOD, "--inbox", inbox, "--output", outputs, "--warehouse", postgres_url,
+                  home=tmp_path)
+    assert "postgres" in run.stdout and "tonghop-test" not in run.stdout
+
+    assert _objects(s3, "communes/") == received  # nothing deleted, nothing rewritten
+    engine = engine_for(postgres_url)
+    households = {(r["unit_code"], r["area"]): r for r in read_table(engine, "fact_households", period_id=PERIOD)}
+    for level, code in (("district", DISTRICT), ("province", PROVINCE)):
+        want = exp.expected_sums(manifest, code, level)
+        for key in exp.HOUSEHOLD_COUNTS:
+            assert households[(code, "total")][key] == want[key], (code, key)
+    completeness = next(r for r in read_table(engine, "fact_completeness", unit_code=DISTRICT, area="total"))
+    want_c = exp.expected_completeness(manifest, DISTRICT, "district", period.commune_deadline)
+    assert {k: completeness[k] for k in want_c} == want_c  # received times came from the object metadata
+    submissions = read_table(engine, "submission", period_id=PERIOD)
+    assert {f"communes/{s['source_key']}" for s in submissions} == set(files)
+
+    written = _objects(s3, "outputs/")
+    assert f"outputs/{PERIOD}/summary.json" in written
+    assert any(k.startswith(f"outputs/{PERIOD}/runs/") and k.endswith("/data_docs/index.html") for k in written)
+    annotated = {s["annotated_path"] for s in submissions if s["annotated_path"]}
+    assert annotated and {f"outputs/{a}" for a in annotated} <= set(written)
+    assert all(a.startswith(f"{PERIOD}/annotated/") for a in annotated)
+    docs = next(k for k in written if k.endswith("/data_docs/index.html"))
+    head = s3.head_object(Bucket=BUCKET, Key=docs)
+    assert head["ContentType"].startswith("text/html")
+    engine.dispose()
