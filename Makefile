@@ -10,14 +10,12 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
-export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS := admin:admin
-export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE := $(AIRFLOW_HOME)/passwords.json
 
 DEMO_PERIOD ?= 2026-FY
 DEMO_UNIT ?= 83
 DEMO_HOME := $(CURDIR)/var/demo
 
-.PHONY: install demo test lint airflow-ui requirements clean
+.PHONY: install demo test lint up airflow-ui requirements clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,11 +55,12 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-## airflow-ui: Airflow (api-server, scheduler, dag-processor, triggerer) on the demo data, http://localhost:8080
-airflow-ui: $(STAMP) $(AIRFLOW_HOME)/.migrated
-	@test -f $(AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE) || echo '{"admin": "tonghop"}' > $(AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE)
-	@echo "Airflow UI: http://localhost:8080  login: admin / tonghop"
-	TONGHOP_HOME=$(DEMO_HOME) TONGHOP_SCOPE=$(DEMO_UNIT) $(BIN)/airflow standalone
+## up: Airflow (api-server, scheduler, dag-processor, triggerer) on the demo data; prints URL and login
+up: $(STAMP)
+	@test -d $(DEMO_HOME)/inbox || echo "No demo data yet: run 'make demo' first to see runs with data."
+	TONGHOP_HOME=$(DEMO_HOME) TONGHOP_SCOPE=$(DEMO_UNIT) $(BIN)/python -m tonghop.local_airflow up
+
+airflow-ui: up
 
 ## requirements: recompile the pinned requirements.txt from requirements.in
 requirements: $(STAMP)

@@ -24,6 +24,7 @@ import os
 
 from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
 
+from tonghop.assets import CONSOLIDATED, PERIOD_KEY
 from tonghop.calendar import load_calendar
 from tonghop.config import Settings
 from tonghop.dag_defaults import DEFAULT_ARGS, logical_now
@@ -67,13 +68,15 @@ def tonghop_ingest() -> None:
         context["batch_name"] = f"{period_id}/{batch}"  # type: ignore[typeddict-unknown-key]
         return ingest(Settings.from_env(), period_id, batch, run_id=context["run_id"])
 
-    @task(trigger_rule="none_failed", map_index_template="{{ period_name }}")
+    @task(trigger_rule="none_failed", map_index_template="{{ period_name }}", outlets=[CONSOLIDATED])
     def consolidate(period_id: str) -> dict:
         from tonghop.pipeline import consolidate as publish
 
         context = get_current_context()
         context["period_name"] = period_id  # type: ignore[typeddict-unknown-key]
-        return publish(Settings.from_env(), period_id, run_id=context["run_id"], now=logical_now(context))
+        summary = publish(Settings.from_env(), period_id, run_id=context["run_id"], now=logical_now(context))
+        context["outlet_events"][CONSOLIDATED].extra = {PERIOD_KEY: period_id}
+        return summary
 
     @task(trigger_rule="none_failed", map_index_template="{{ period_name }}")
     def notify(period_id: str) -> dict:

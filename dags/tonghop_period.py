@@ -31,15 +31,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import Asset, MultipleCronTriggerTimetable, Param, dag, get_current_context, task
+from airflow.sdk import MultipleCronTriggerTimetable, Param, dag, get_current_context, task
 
+from tonghop.assets import CONSOLIDATED, PERIOD_KEY
 from tonghop.calendar import load_calendar
 from tonghop.config import Settings
 from tonghop.dag_defaults import DEFAULT_ARGS, logical_now
 
 # The calendar file is read at parse time to derive the schedule (a local file; no connection or variable).
 CALENDAR = load_calendar(Settings.from_env().calendar_path)
-CONSOLIDATED = Asset("tonghop_consolidated_period")
 
 
 @dag(
@@ -95,7 +95,9 @@ def tonghop_period() -> None:
             logging.getLogger(__name__).info("batch %(batch)s: %(new)s new files, %(accepted)s accepted, "
                                              "%(rejected)s rejected", summary)
         context = get_current_context()
-        return publish(Settings.from_env(), period_id, run_id=context["run_id"], now=logical_now(context))
+        summary = publish(Settings.from_env(), period_id, run_id=context["run_id"], now=logical_now(context))
+        context["outlet_events"][CONSOLIDATED].extra = {PERIOD_KEY: period_id}
+        return summary
 
     @task
     def notify(period_id: str) -> dict:

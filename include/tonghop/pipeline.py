@@ -408,3 +408,18 @@ def notify(settings: Settings, period_id: str, now: dt.datetime | None = None) -
     counts = send_all(ctx.engine, plan.emails, settings.mail_from)
     log.info("e-mail for %s: %s", period_id, counts)
     return {**counts, "without_recipient": len(plan.without_recipient)}
+
+
+def publish_reports(settings: Settings, period_id: str) -> list[str]:
+    """After a consolidation: each province's consolidated report (JSON and text) into the outputs."""
+    from tonghop.report import write_unit_reports
+
+    ctx = PeriodContext.open(settings, period_id)
+    top = ctx.hierarchy.levels[0]
+    if settings.scope:
+        provinces = [ctx.hierarchy.ancestor(settings.scope, top)]
+    else:
+        provinces = sorted(u.code for u in ctx.hierarchy.at_level(top))
+    written = write_unit_reports(ctx.engine, ctx.spec, ctx.hierarchy, period_id, provinces, ctx.outputs)
+    log.info("reports of %s: %s file(s) written", period_id, len(written))
+    return written

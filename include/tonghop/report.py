@@ -172,3 +172,22 @@ def format_table(doc: dict[str, Any]) -> str:
             more = f" (và {len(r['errors']) - 1} lỗi khác)" if len(r["errors"]) > 1 else ""
             out.append(f"- {r['commune_name']} ({r['commune_code']}), tệp {r['file_name']}: {first}{more}")
     return "\n".join(out)
+
+
+def write_unit_reports(engine: sa.Engine, spec: TemplateSpec, hierarchy: Hierarchy, period_id: str,
+                       units: list[str], outputs: Any) -> list[str]:
+    """The consolidated report of each unit, as JSON and as the Vietnamese text table, into the outputs:
+    `<period>/reports/<unit>.json` and `.txt`. Returns the locations written."""
+    import json
+
+    written = []
+    for code in units:
+        try:
+            doc = unit_report(engine, spec, hierarchy, period_id, code)
+        except NotPublished:
+            continue
+        base = f"{period_id}/reports/{code}"
+        written.append(outputs.write(f"{base}.json", json.dumps(doc, ensure_ascii=False, indent=1,
+                                                                 default=str).encode()))
+        written.append(outputs.write(f"{base}.txt", (format_table(doc) + "\n").encode()))
+    return written
