@@ -113,10 +113,15 @@ class LocalAirflow:
             return json.loads(response.read() or b"null")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     home = Path(os.environ.get("AIRFLOW_HOME", PROJECT_ROOT / ".airflow"))
     airflow = LocalAirflow(home=home, port=int(os.environ.get("TONGHOP_UI_PORT", "8080")),
                            password=os.environ.get("TONGHOP_UI_PASSWORD", "tonghop"))
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the whole standalone group too, like Ctrl+C
     airflow.start()
     try:
         airflow.wait_healthy()
