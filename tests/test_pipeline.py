@@ -144,7 +144,7 @@ def test_newest_accepted_resubmission_replaces_the_older(settings, hierarchy, pe
 
 def test_money_stays_exact_over_thousands_of_rows(warehouse_url, hierarchy, period):
     """466.25 summed 4,000 times is 1,865,000.00 exactly, through the warehouse and back."""
-    from tonghop.rollup import CommuneStatus, rollup
+    from tonghop.rollup import CommuneStatus, records, rollup
     from tonghop.spec import load_spec
     from tonghop.synth import commune_values
 
@@ -163,7 +163,7 @@ def test_money_stays_exact_over_thousands_of_rows(warehouse_url, hierarchy, peri
 
     md = ensure_schema(engine)
     with engine.begin() as conn:
-        conn.execute(md.tables["fact_funding"].insert(), [{**row, "version": 1} for row in facts["fact_funding"]])
+        conn.execute(md.tables["fact_funding"].insert(), records(facts["fact_funding"].assign(version=1)))
     rows = [r for r in read_table(engine, "fact_funding", period_id=PERIOD, component="p2", area="total")
             if r["unit_level"] == "province"]
     assert sum(r["alloc_central"] for r in rows) == Decimal("1865000.00")

@@ -44,7 +44,12 @@ def _period(settings: Settings, period_id: str):
         raise UsageError(str(exc)) from None
 
 
+ALL_UNITS = "all"
+
+
 def _units(hierarchy: Hierarchy, code: str, period) -> list:
+    if code == ALL_UNITS:  # the whole map: every commune of the country
+        return hierarchy.reporting_units(None, active_on=period.deadline_date)
     if code not in hierarchy:
         raise UsageError(f"unit {code!r} is not in the hierarchy ({hierarchy.source})")
     return hierarchy.reporting_units(code, active_on=period.deadline_date)
@@ -272,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="filled synthetic workbooks in the inbox layout, with a manifest")
     p.add_argument("--period", required=True)
-    p.add_argument("--unit", required=True)
+    p.add_argument("--unit", required=True, help="commune, district or province code, or 'all'")
     p.add_argument("--out", required=True, help="inbox folder or s3://bucket/prefix")
     p.add_argument("--error-rate", type=float, default=0.0, help="share of reports with an injected error")
     p.add_argument("--warning-rate", type=float, default=0.0, help="share with an injected warning")

@@ -63,6 +63,9 @@ class Hierarchy:
             if u.level == self.leaf_level and u.area not in (URBAN, RURAL):
                 raise HierarchyError(f"reporting unit {u.code} must be '{URBAN}' or '{RURAL}', got {u.area!r}")
         self._ancestors = {code: self._ancestor_chain(code) for code in self.units}
+        self._widths: dict[str, int] = {}
+        for u in self.units.values():
+            self._widths[u.level] = max(self._widths.get(u.level, 0), len(u.code))
 
     def _levels(self) -> tuple[str, ...]:
         order: list[str] = []
@@ -106,7 +109,7 @@ class Hierarchy:
         return dict(self._ancestors[code])
 
     def code_width(self, level: str) -> int:
-        return max((len(u.code) for u in self.units.values() if u.level == level), default=0)
+        return self._widths.get(level, 0)
 
     def canonical_code(self, value: object, level: str) -> str | None:
         """A code as typed in a workbook (maybe a number that lost its leading zeros) → catalogue form."""

@@ -14,10 +14,13 @@ import functools
 import hashlib
 import json
 import logging
+import multiprocessing
+import os
 import tempfile
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -140,39 +143,33 @@ def ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progress = 
            run_dir: str | None = None, reprocess: bool = False) -> dict[str, Any]:
     """Record and process the files of a batch that the ledger does not know yet (all of them with `reprocess`).
 
-    Each new file is recorded (`received`) before it is read further; byte-identical re-sends become
-    `duplicate`; the others are parsed and validated in one GX batch and end `accepted` or `rejected`.
+    New files are read and hashed, then recorded (`received`, or `duplicate` for a byte-identical re-send)
+    before their processing is stored; the others are validated in one GX batch and end `accepted` or
+    `rejected`. A crash before the recording loses nothing: the files stay new for the next run.
     With `run_dir` (relative to the outputs), the batch's GX Data Docs are built in `run_dir/data_docs`;
     reports with findings get an annotated copy of their workbook under `<period>/annotated/`."""
-    spec, catalogue = ctx.spec, load_catalogue(ctx.settings.expectations_dir)
+    spec = ctx.spec
     ledger_rows = read_period_submissions(ctx.engine, ctx.period.id)
     known_ids = {r["submission_id"]: r for r in ledger_rows}
     known_by_key = {r["source_key"]: r for r in ledger_rows}
     todo = list(items) if reprocess else [i for i in items if not is_known(i, known_by_key)]
-    arrivals = []
-    for item in progress(todo, len(todo), "Đọc tệp"):
-        item = ctx.inbox.describe(item) if item.key not in known_by_key else item
-        sha = hashlib.sha256(ctx.inbox.read(item)).hexdigest()
-        sid = submission_id(item, sha)
-        if sid in known_ids and (not reprocess or known_ids[sid]["status"] == DUPLICATE):
-            continue
-        arrivals.append(Arrival(item, sha, sid))
-    arrivals = classify(arrivals, ledger_rows)
+    todo = [ctx.inbox.describe(i) if i.key not in known_by_key else i for i in todo]
+    reads = read_files(ctx.settings, todo, progress)
+    fresh = [r for r in reads
+             if r.submission_id not in known_ids or (reprocess and known_ids[r.submission_id]["status"] != DUPLICATE)]
+    arrivals = classify([Arrival(r.item, r.sha256, r.submission_id) for r in fresh], ledger_rows)
     register_files(ctx.engine, [_ledger_row(ctx.period, a) for a in arrivals if a.submission_id not in known_ids])
-    to_process = [a for a in arrivals if a.duplicate_of is None]
+    to_process = {a.submission_id for a in arrivals if a.duplicate_of is None}
 
     structural: list[Finding] = []
     parsed: list[tuple[InboxFile, ParsedReport]] = []
-    for a in to_process:
-        if a.item.submitted_for is None:
-            structural.append(with_origin(make_finding(catalogue["TH-S-004"], a.submission_id, {
-                "file_name": a.item.file_name, "detail": a.item.key}), a.item))
+    for r in fresh:
+        if r.submission_id not in to_process:
             continue
-        try:
-            report = read_report(ctx.inbox.read(a.item), a.submission_id, a.item.file_name, spec, catalogue)
-            parsed.append((a.item, report))
-        except StructureError as exc:
-            structural.append(with_origin(exc.finding, a.item))
+        if r.report is not None:
+            parsed.append((r.item, r.report))
+        else:
+            structural.append(with_origin(r.finding, r.item))
     history = history_for(ctx, sorted({item.submitted_for for item, _ in parsed if item.submitted_for}))
     with tempfile.TemporaryDirectory(prefix="tonghop-docs-") as scratch:
         docs_dir = None
@@ -188,12 +185,12 @@ def ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progress = 
     to_annotate = [(item, report.submission_id) for item, report in parsed if by_submission.get(report.submission_id)]
     annotated = annotate_reports(ctx, to_annotate, by_submission)
     outcomes, finding_rows = [], []
-    for a in to_process:
-        own = by_submission.get(a.submission_id, [])
+    for sid in sorted(to_process):
+        own = by_submission.get(sid, [])
         errors = sum(f.severity == ERROR for f in own)
-        outcomes.append({"submission_id": a.submission_id, "status": REJECTED if errors else ACCEPTED,
+        outcomes.append({"submission_id": sid, "status": REJECTED if errors else ACCEPTED,
                          "error_count": errors, "warning_count": sum(f.severity == WARNING for f in own),
-                         "annotated_path": annotated.get(a.submission_id)})
+                         "annotated_path": annotated.get(sid)})
         finding_rows.extend({**f.as_dict(), "seq": seq} for seq, f in enumerate(own, start=1))
     record_results(ctx.engine, outcomes, [_report_row(spec, r) for _, r in parsed], finding_rows)
     summary = {
@@ -211,6 +208,53 @@ def ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progress = 
     if docs_uri:
         log.info("Data Docs of this batch: %s", docs_uri)
     return summary
+
+
+@dataclass
+class FileRead:
+    """One file read from the inbox: its identity, and its parsed report or the structural finding."""
+
+    item: InboxFile
+    sha256: str
+    submission_id: str
+    report: ParsedReport | None = None
+    finding: Finding | None = None
+
+
+def _read_chunk(job: tuple[str, Path, list[InboxFile]]) -> list[FileRead]:
+    inbox_location, expectations_dir, items = job
+    inbox, spec, catalogue = open_inbox(inbox_location), load_spec(), load_catalogue(expectations_dir)
+    out = []
+    for item in items:
+        content = inbox.read(item)
+        sha = hashlib.sha256(content).hexdigest()
+        sid = submission_id(item, sha)
+        read = FileRead(item, sha, sid)
+        if item.submitted_for is None:
+            read.finding = make_finding(catalogue["TH-S-004"], sid, {"file_name": item.file_name,
+                                                                     "detail": item.key})
+        else:
+            try:
+                read.report = read_report(content, sid, item.file_name, spec, catalogue)
+            except StructureError as exc:
+                read.finding = exc.finding
+        out.append(read)
+    return out
+
+
+PARALLEL_FROM = 400  # files; below this a process pool costs more than it saves
+CHUNK = 250
+
+
+def read_files(settings: Settings, items: Sequence[InboxFile], progress: Progress = _no_progress) -> list[FileRead]:
+    """Read, hash and parse files — in parallel processes for large batches (parsing is CPU-bound)."""
+    chunks = [list(items[i:i + CHUNK]) for i in range(0, len(items), CHUNK)]
+    jobs = [(settings.inbox, settings.expectations_dir, chunk) for chunk in chunks]
+    workers = min(os.cpu_count() or 1, len(chunks))
+    if len(items) < PARALLEL_FROM or workers < 2:
+        return [r for job in progress(jobs, len(jobs), "Đọc tệp") for r in _read_chunk(job)]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        return [r for chunk in progress(pool.map(_read_chunk, jobs), len(jobs), "Đọc tệp") for r in chunk]
 
 
 def _ledger_row(period: Period, a: Arrival) -> dict[str, Any]:

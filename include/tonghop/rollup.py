@@ -1,8 +1,9 @@
-"""Roll-up commune → every higher level of the hierarchy (domain.md §4).
+"""Roll-up commune → every higher level of the hierarchy (domain.md §4), vectorised.
 
-Counts and amounts add up (amounts exactly, as Decimal); rates are recomputed from the summed counts,
-never averaged; nothing is imputed: a unit whose communes have no accepted report gets completeness
-but no figures. Upper levels get a total and an urban/rural split; communes get their own figures.
+Counts and amounts add up — amounts exactly, summed as whole thousandths of a million VND (1,000 đồng) —
+rates are recomputed from the summed counts, never averaged; nothing is imputed: a unit whose communes have
+no accepted report gets completeness but no figures. Upper levels get a total and an urban/rural split;
+communes get their own figures. Each fact table comes back as a DataFrame with the warehouse's columns.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from tonghop.hierarchy import RURAL, URBAN, Hierarchy
 from tonghop.spec import TemplateSpec
 
 TOTAL = "total"
-DISBURSED_PREFIX = "disb_"
-WARNED = "__with_warnings"
 AREAS = (TOTAL, URBAN, RURAL)
+DISBURSED_PREFIX = "disb_"
+MONEY_SCALE = 1000  # amounts are summed as integers of 1,000 đồng
+KEYS = ["unit_code", "area", "unit_level"]
 
 
 @dataclass(frozen=True)
@@ -35,115 +37,134 @@ class CommuneStatus:
     on_time: bool
 
 
-def _ratio(numerator: Any, denominator: Any) -> float | None:
-    if numerator is None or denominator is None or pd.isna(numerator) or pd.isna(denominator) or not denominator:
-        return None
-    return float(Decimal(numerator) / Decimal(denominator) * 100)
+def _rate(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+    """numerator × 100 / denominator, None where the denominator is 0 or missing."""
+    num = numerator.astype("float64")
+    den = denominator.astype("float64")
+    out = num * 100 / den.where(den > 0)
+    return out.astype(object).where(out.notna(), None)
 
 
-def _groupings(hierarchy: Hierarchy, communes: pd.DataFrame) -> Iterable[tuple[str, str, Any]]:
-    """(level, area, groups of communes by unit) for every published level and area."""
+def _placed(hierarchy: Hierarchy, codes: list[str]) -> pd.DataFrame:
+    """One row per commune: its ancestor at every level and its area."""
+    frame = pd.DataFrame({lv: [hierarchy.ancestor(c, lv) for c in codes] for lv in hierarchy.levels})
+    frame["area"] = [hierarchy[c].area for c in codes]
+    return frame
+
+
+def _aggregate(hierarchy: Hierarchy, frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Sums of `columns` for every unit of every level and area (communes: their own row, area total)."""
+    parts = []
     for level in hierarchy.levels:
-        column = f"{level}__code"
-        yield level, TOTAL, communes.groupby(column, sort=True)
         if level == hierarchy.leaf_level:
+            part = frame[[level, *columns]].rename(columns={level: "unit_code"})
+            parts.append(part.assign(area=TOTAL, unit_level=level))
             continue
-        for area in (URBAN, RURAL):
-            yield level, area, communes[communes["area"] == area].groupby(column, sort=True)
+        part = frame.groupby(level, sort=True)[columns].sum().reset_index().rename(columns={level: "unit_code"})
+        parts.append(part.assign(area=TOTAL, unit_level=level))
+        split = frame.groupby([level, "area"], sort=True)[columns].sum().reset_index()
+        parts.append(split.rename(columns={level: "unit_code"}).assign(unit_level=level))
+    return pd.concat(parts, ignore_index=True)
 
 
-def _with_ancestors(hierarchy: Hierarchy, codes: Iterable[str]) -> pd.DataFrame:
-    rows = []
-    for code in codes:
-        row = {f"{level}__code": hierarchy.ancestor(code, level) for level in hierarchy.levels}
-        row["area"] = hierarchy[code].area
-        rows.append(row)
-    return pd.DataFrame(rows, columns=[*(f"{lv}__code" for lv in hierarchy.levels), "area"])
+def completeness(hierarchy: Hierarchy, period: Period, statuses: Iterable[CommuneStatus]) -> pd.DataFrame:
+    status_list = list(statuses)
+    frame = _placed(hierarchy, [s.code for s in status_list])
+    flags = ["expected", "received", "accepted", "accepted_with_warnings", "on_time"]
+    frame["expected"] = 1
+    frame["received"] = [int(s.received) for s in status_list]
+    frame["accepted"] = [int(s.accepted) for s in status_list]
+    frame["accepted_with_warnings"] = [int(s.with_warnings) for s in status_list]
+    frame["on_time"] = [int(s.on_time) for s in status_list]
+    agg = _aggregate(hierarchy, frame, flags)
+    agg["rejected"] = agg["received"] - agg["accepted"]
+    agg["missing"] = agg["expected"] - agg["received"]
+    agg["reporting_rate"] = _rate(agg["received"], agg["expected"])
+    agg["on_time_rate"] = _rate(agg["on_time"], agg["expected"])
+    agg["acceptance_rate"] = _rate(agg["accepted"], agg["expected"])
+    agg["is_partial"] = agg["accepted"] < agg["expected"]
+    return agg.assign(period_id=period.id)
 
 
-def _sum(series: pd.Series) -> Any:
-    values = [v for v in series if v is not None and not (isinstance(v, float) and pd.isna(v))]
-    return sum(values, start=Decimal(0) if values and isinstance(values[0], Decimal) else 0)
+def _thousandths(values: Iterable[Any]) -> list[int]:
+    return [int(Decimal(v) * MONEY_SCALE) if v is not None else 0 for v in values]
+
+
+def _amounts(series: pd.Series) -> list[Decimal]:
+    return [Decimal(int(v)) / MONEY_SCALE for v in series]
 
 
 def rollup(spec: TemplateSpec, hierarchy: Hierarchy, period: Period, accepted: Mapping[str, Mapping[str, Any]],
-           statuses: Iterable[CommuneStatus]) -> dict[str, list[dict[str, Any]]]:
+           statuses: Iterable[CommuneStatus]) -> dict[str, pd.DataFrame]:
     """Facts for every unit and area. `accepted` maps a commune code to its accepted report's values."""
-    facts: dict[str, list[dict[str, Any]]] = {name: [] for name in (
-        "fact_households", "fact_deprivations", "fact_funding", "fact_outputs", "fact_completeness")}
-
     status_list = list(statuses)
-    completeness = _with_ancestors(hierarchy, [s.code for s in status_list])
-    for column in ("received", "accepted", "with_warnings", "on_time"):
-        completeness[column] = [int(getattr(s, column)) for s in status_list]
-    for level, area, groups in _groupings(hierarchy, completeness):
-        for code, group in groups:
-            expected = len(group)
-            received, accepted_n = int(group["received"].sum()), int(group["accepted"].sum())
-            on_time = int(group["on_time"].sum())
-            facts["fact_completeness"].append({
-                "period_id": period.id, "unit_code": code, "area": area, "unit_level": level,
-                "expected": expected, "received": received, "accepted": accepted_n,
-                "accepted_with_warnings": int(group["with_warnings"].sum()),
-                "rejected": received - accepted_n, "missing": expected - received, "on_time": on_time,
-                "reporting_rate": _ratio(received, expected), "on_time_rate": _ratio(on_time, expected),
-                "acceptance_rate": _ratio(accepted_n, expected), "is_partial": accepted_n < expected,
-            })
-
+    facts = {"fact_completeness": completeness(hierarchy, period, status_list)}
+    empty = {name: pd.DataFrame() for name in ("fact_households", "fact_deprivations", "fact_funding",
+                                               "fact_outputs")}
     if not accepted:
-        return facts
+        return {**empty, **facts}
     codes = sorted(accepted)
-    frame = _with_ancestors(hierarchy, codes)
-    values = pd.DataFrame([accepted[c] for c in codes])
-    frame = pd.concat([frame, values.reset_index(drop=True)], axis=1)
+    frame = _placed(hierarchy, codes)
     warned = {s.code for s in status_list if s.with_warnings}
-    frame[WARNED] = [code in warned for code in codes]
-
+    frame["reports"] = 1
+    frame["reports_with_warnings"] = [int(c in warned) for c in codes]
     household_keys = [f.key for f in spec.fields_of("households") if f.type == "count"]
-    dep = spec.section("deprivations")
-    funding = spec.section("funding")
-    money_columns = [c for c in funding.grid_columns if c != "applicable"]
-    outputs = spec.section("outputs")
+    dep, funding, outputs = spec.section("deprivations"), spec.section("funding"), spec.section("outputs")
+    count_keys = household_keys + [f.key for f in dep.fields] + [f.key for f in outputs.fields]
+    money = [c for c in funding.grid_columns if c != "applicable"]
+    money_keys = [f"{r.key}_{c}" for r in funding.grid_rows for c in money]
+    eligible_keys = [f"{r.key}_applicable" for r in funding.grid_rows]
+    rows = [accepted[c] for c in codes]
+    columns: dict[str, Any] = {k: [r.get(k) or 0 for r in rows] for k in count_keys}
+    columns.update({k: _thousandths(r.get(k) for r in rows) for k in money_keys})
+    columns.update({k: [int(bool(r.get(k))) for r in rows] for k in eligible_keys})
+    frame = pd.concat([frame, pd.DataFrame(columns, dtype="int64")], axis=1)
+    frame["any_eligible"] = (frame[eligible_keys].sum(axis=1) > 0).astype("int64")
+    agg = _aggregate(hierarchy, frame, ["reports", "reports_with_warnings", *count_keys, *money_keys,
+                                        *eligible_keys, "any_eligible"])
+    keys = agg[KEYS].assign(period_id=period.id)
 
-    for level, area, groups in _groupings(hierarchy, frame):
-        for code, group in groups:
-            key = {"period_id": period.id, "unit_code": code, "area": area, "unit_level": level}
-            n = len(group)
-            sums = {k: _sum(group[k]) for k in household_keys}
-            facts["fact_households"].append({
-                **key, "reports": n, "reports_with_warnings": int(group[WARNED].sum()), **sums,
-                "poor_rate": _ratio(sums["poor_end"], sums["total_households"]),
-                "near_poor_rate": _ratio(sums["near_poor_end"], sums["total_households"]),
-            })
-            for row in dep.grid_rows:
-                counts = {c: _sum(group[f"dep_{row.key}_{c}"]) for c in dep.grid_columns}
-                facts["fact_deprivations"].append({
-                    **key, "indicator": row.key, "reports": n, **counts,
-                    **{f"{c}_share": _ratio(counts[c], sums[f"{c}_end"]) for c in dep.grid_columns},
-                })
-            totals = dict.fromkeys(money_columns, Decimal(0))
-            eligible_any = pd.Series(False, index=group.index)
-            for row in funding.grid_rows:
-                amounts = {c: _sum(group[f"{row.key}_{c}"]) for c in money_columns}
-                for c in money_columns:
-                    totals[c] += amounts[c]
-                eligible = group[f"{row.key}_applicable"].fillna(False).astype(bool)
-                eligible_any |= eligible
-                facts["fact_funding"].append(_funding_row(key, row.key, n, int(eligible.sum()), amounts))
-            facts["fact_funding"].append(_funding_row(key, "total", n, int(eligible_any.sum()), totals))
-            for row in outputs.grid_rows:
-                sums_out = {c: _sum(group[f"out_{row.key}_{c}"]) for c in outputs.grid_columns}
-                facts["fact_outputs"].append({
-                    **key, "indicator": row.key, "reports": n, **sums_out,
-                    "achievement_rate": _ratio(sums_out["cumulative"], sums_out["plan"]),
-                })
+    households = pd.concat([keys, agg[["reports", "reports_with_warnings", *household_keys]]], axis=1)
+    households["poor_rate"] = _rate(agg["poor_end"], agg["total_households"])
+    households["near_poor_rate"] = _rate(agg["near_poor_end"], agg["total_households"])
+
+    dep_parts = []
+    for row in dep.grid_rows:
+        part = keys.assign(indicator=row.key, reports=agg["reports"])
+        for c in dep.grid_columns:
+            part[c] = agg[f"dep_{row.key}_{c}"]
+            part[f"{c}_share"] = _rate(agg[f"dep_{row.key}_{c}"], agg[f"{c}_end"])
+        dep_parts.append(part)
+
+    fund_parts = []
+    totals = {c: sum(agg[f"{r.key}_{c}"] for r in funding.grid_rows) for c in money}
+    components = [(r.key, {c: agg[f"{r.key}_{c}"] for c in money}, agg[f"{r.key}_applicable"])
+                  for r in funding.grid_rows] + [("total", totals, agg["any_eligible"])]
+    for key, amounts, eligible in components:
+        part = keys.assign(component=key, reports=agg["reports"], eligible_units=eligible)
+        for c in money:
+            part[c] = _amounts(amounts[c])
+        disbursed = sum(amounts[c] for c in money if c.startswith(DISBURSED_PREFIX))
+        available = sum(amounts[c] for c in money if not c.startswith(DISBURSED_PREFIX))
+        part["disbursement_rate"] = _rate(disbursed, available)
+        fund_parts.append(part)
+
+    out_parts = []
+    for row in outputs.grid_rows:
+        part = keys.assign(indicator=row.key, reports=agg["reports"])
+        for c in outputs.grid_columns:
+            part[c] = agg[f"out_{row.key}_{c}"]
+        part["achievement_rate"] = _rate(agg[f"out_{row.key}_cumulative"], agg[f"out_{row.key}_plan"])
+        out_parts.append(part)
+
+    facts.update(fact_households=households, fact_deprivations=pd.concat(dep_parts, ignore_index=True),
+                 fact_funding=pd.concat(fund_parts, ignore_index=True),
+                 fact_outputs=pd.concat(out_parts, ignore_index=True))
     return facts
 
 
-def _funding_row(key: dict[str, Any], component: str, reports: int, eligible: int,
-                 amounts: dict[str, Decimal]) -> dict[str, Any]:
-    # Funding columns are either money available (carried over, allocated, mobilised) or disbursed.
-    disbursed = sum((v for c, v in amounts.items() if c.startswith(DISBURSED_PREFIX)), Decimal(0))
-    available = sum((v for c, v in amounts.items() if not c.startswith(DISBURSED_PREFIX)), Decimal(0))
-    return {**key, "component": component, "reports": reports, "eligible_units": eligible,
-            **amounts, "disbursement_rate": _ratio(disbursed, available)}
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows for the warehouse: NaN → None, numpy scalars → Python."""
+    if frame.empty:
+        return []
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
@@ -35,9 +36,13 @@ def split_s3(location: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
-@functools.cache
 def s3_client(conn_id: str = AWS_CONN_ID) -> Any:
-    """A boto3 S3 client configured by an Airflow `aws` connection."""
+    """A boto3 S3 client configured by an Airflow `aws` connection (one per process: clients are not fork-safe)."""
+    return _s3_client(conn_id, os.getpid())
+
+
+@functools.cache
+def _s3_client(conn_id: str, pid: int) -> Any:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
     return S3Hook(aws_conn_id=conn_id).get_conn()

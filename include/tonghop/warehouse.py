@@ -7,18 +7,19 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-import json
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import exc as sa_exc
 
+from tonghop.rollup import records
 from tonghop.schema import FACT_TABLES, LOG_TABLES, VIEWS, build_metadata
 
 __all__ = ["FACT_TABLES", "LOG_TABLES", "VIEWS", "build_metadata"]
@@ -143,15 +144,33 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[start:start + size]
 
 
-def content_hash(facts: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
+def content_hash(facts: Mapping[str, pd.DataFrame]) -> str:
     """A fingerprint of a period's figures: equal figures, equal hash (whatever the row order)."""
     digest = hashlib.sha256()
     for name in sorted(facts):
-        rows = sorted(json.dumps(row, sort_keys=True, default=str) for row in facts[name])
+        frame = facts[name]
+        if frame.empty:
+            continue
+        keys = [c for c in ("unit_code", "area", "indicator", "component") if c in frame.columns]
+        ordered = frame[sorted(frame.columns)].sort_values(keys).reset_index(drop=True)
         digest.update(name.encode())
-        for row in rows:
-            digest.update(row.encode())
+        digest.update(ordered.to_csv(index=False).encode())
     return digest.hexdigest()
+
+
+def insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
+    """Bulk insert: COPY on PostgreSQL, executemany elsewhere."""
+    if frame.empty:
+        return
+    columns = [c.name for c in table.columns if c.name in frame.columns]
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        clean = frame[columns].astype(object).where(frame[columns].notna(), None)
+        cursor = conn.connection.driver_connection.cursor()
+        with cursor.copy(f'COPY {table.name} ({", ".join(columns)}) FROM STDIN') as copy:
+            for row in clean.itertuples(index=False, name=None):
+                copy.write_row(row)
+        return
+    conn.execute(table.insert(), records(frame[columns]))
 
 
 @dataclass(frozen=True)
@@ -161,7 +180,7 @@ class Publication:
     changed: bool
 
 
-def publish_period(engine: sa.Engine, period_id: str, facts: Mapping[str, Sequence[Mapping[str, Any]]],
+def publish_period(engine: sa.Engine, period_id: str, facts: Mapping[str, pd.DataFrame],
                    statuses: Mapping[str, str], reference: Mapping[str, Sequence[Mapping[str, Any]]],
                    run_id: str, now: dt.datetime | None = None) -> Publication:
     """Publish a period's figures in one transaction: readers see the old version or the new, never half.
@@ -190,8 +209,10 @@ def publish_period(engine: sa.Engine, period_id: str, facts: Mapping[str, Sequen
                 conn.execute(history.insert().from_select([c.name for c in table.columns],
                                                           sa.select(table).where(current)))
                 conn.execute(table.delete().where(current))
-                _insert(conn, table, [{**row, "version": version} for row in facts.get(name, [])])
-            accepted = sum(1 for row in facts.get("fact_households", []) if row["unit_level"] == "commune")
+                frame = facts.get(name, pd.DataFrame())
+                insert_frame(conn, table, frame.assign(version=version) if not frame.empty else frame)
+            households = facts.get("fact_households", pd.DataFrame())
+            accepted = int((households["unit_level"] == "commune").sum()) if not households.empty else 0
             conn.execute(publication.insert().values(period_id=period_id, version=version, run_id=run_id,
                                                      content_sha256=digest, accepted_reports=accepted,
                                                      published_at=now or dt.datetime.now(dt.UTC)))
