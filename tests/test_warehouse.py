@@ -141,7 +141,8 @@ def test_a_reader_never_sees_half_a_publication(published):
     inside, resume, seen = threading.Event(), threading.Event(), {}
 
     def pause(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("INSERT INTO FACT_HOUSEHOLDS ") and not inside.is_set():
+        # After every fact table was rewritten (the publication row comes last), before the commit.
+        if statement.lstrip().upper().startswith("INSERT INTO PUBLICATION ") and not inside.is_set():
             inside.set()
             resume.wait(30)
 

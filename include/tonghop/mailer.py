@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import logging
 import mimetypes
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -62,7 +63,12 @@ def render(template: str, **context: object) -> str:
 
 
 def smtp_configured(conn_id: str = SMTP_CONN_ID) -> bool:
-    """Whether Airflow knows the SMTP connection (environment, secrets backend or metadata DB)."""
+    """Whether the SMTP connection is configured: in the environment (AIRFLOW_CONN_…), or — inside an Airflow
+    task — anywhere Airflow looks (secrets backend, metadata DB)."""
+    if os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}"):
+        return True
+    if not os.environ.get("AIRFLOW_CTX_DAG_ID"):
+        return False  # `tonghop run` outside Airflow: only the environment counts (no Airflow import)
     from airflow.exceptions import AirflowNotFoundException
     from airflow.providers.smtp.hooks.smtp import SmtpHook
 

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import math
 import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import python_calamine as calamine
-from openpyxl.utils.cell import column_index_from_string, coordinate_from_string
 
 from tonghop.findings import Check, Finding, make_finding
-from tonghop.numbers import decimal_from_float, parse_number_text
+from tonghop.numbers import decimal_from_float, decimal_places, parse_number_text
 from tonghop.spec import Field, TemplateSpec
 
+MONEY_SCALE = 1000  # amounts are compared in thousandths of a million VND (1,000 đồng)
 YES_WORDS = {"có", "co", "c", "yes", "y", "x", "1"}
 NO_WORDS = {"không", "khong", "k", "no", "n", "0"}
 
@@ -29,11 +31,13 @@ NO_WORDS = {"không", "khong", "k", "no", "n", "0"}
 class ParsedReport:
     submission_id: str
     values: dict[str, Any]  # typed value per field key; None when blank or unreadable
-    raw: dict[str, Any]  # what the cell held, None when blank
+    raw: dict[str, Any]  # what an unreadable cell held, as found (for messages)
     unreadable: set[str] = field(default_factory=set)
-
-    def is_blank(self, key: str) -> bool:
-        return self.raw.get(key) is None
+    # Per field of the spec, in spec order, for batch validation without a Python loop per cell:
+    blank: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    readable: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    numbers: np.ndarray = field(default_factory=lambda: np.zeros(0))  # NaN if not a number; money × 1000
+    decimals: np.ndarray = field(default_factory=lambda: np.zeros(0))  # decimal places of amounts and rates
 
 
 def _normalise_text(value: str) -> str:
@@ -84,9 +88,8 @@ def convert(f: Field, raw: Any) -> tuple[Any, bool]:
     return _normalise_text(str(raw)), True
 
 
-def _cell_value(rows: list[list[Any]], cell: str) -> Any:
-    col_letter, row_number = coordinate_from_string(cell)
-    r, c = row_number - 1, column_index_from_string(col_letter) - 1
+def _cell_value(rows: list[list[Any]], position: tuple[int, int]) -> Any:
+    r, c = position
     if r >= len(rows) or c >= len(rows[r]):
         return None
     value = rows[r][c]
@@ -119,7 +122,7 @@ def read_report(content: bytes, submission_id: str, file_name: str, spec: Templa
         sheets = {name: workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
                   for name in spec.sheet_names}
     version_field = spec.by_key["template_version"]
-    version = _cell_value(sheets[version_field.sheet], version_field.cell)
+    version = _cell_value(sheets[version_field.sheet], version_field.position)
     version_text = convert(version_field, version)[0]
     if version_text not in spec.supported_versions:
         raise StructureError(make_finding(
@@ -131,11 +134,27 @@ def read_report(content: bytes, submission_id: str, file_name: str, spec: Templa
     values: dict[str, Any] = {}
     raw_values: dict[str, Any] = {}
     unreadable: set[str] = set()
+    blank, readable_cells, numbers, decimals = [], [], [], []
     for f in spec.fields:
-        raw = _cell_value(sheets[f.sheet], f.cell)
+        raw = _cell_value(sheets[f.sheet], f.position)
         value, readable = convert(f, raw)
-        raw_values[f.key] = raw
         values[f.key] = value
+        blank.append(raw is None)
+        readable_cells.append(readable)
         if not readable:
             unreadable.add(f.key)
-    return ParsedReport(submission_id=submission_id, values=values, raw=raw_values, unreadable=unreadable)
+            raw_values[f.key] = raw
+        if value is None or not f.is_numeric:
+            numbers.append(math.nan)
+            decimals.append(math.nan)
+        elif isinstance(value, Decimal):
+            # Money in thousandths of a million VND: a whole number when it has ≤ 3 decimals, so exact.
+            numbers.append(float(value * MONEY_SCALE) if f.type == "amount" else float(value))
+            decimals.append(float(decimal_places(value)))
+        else:
+            numbers.append(float(value * MONEY_SCALE) if f.type == "amount" else float(value))
+            decimals.append(0.0)
+    return ParsedReport(submission_id=submission_id, values=values, raw=raw_values, unreadable=unreadable,
+                        blank=np.array(blank, dtype=bool), readable=np.array(readable_cells, dtype=bool),
+                        numbers=np.array(numbers, dtype="float64"),
+                        decimals=np.array(decimals, dtype="float64"))

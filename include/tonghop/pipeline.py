@@ -8,19 +8,23 @@ received for the period.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
 import hashlib
+import importlib
 import json
 import logging
 import multiprocessing
 import os
 import tempfile
+import threading
+import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -63,6 +67,7 @@ from tonghop.warehouse import (
     read_accepted_reports,
     read_period_submissions,
     read_reports,
+    record_annotations,
     record_results,
     register_files,
 )
@@ -74,6 +79,21 @@ Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
 
 def _no_progress(items: Iterable[Any], total: int, description: str) -> Iterable[Any]:
     return items
+
+
+class Stopwatch:
+    """Wall seconds per stage, reported in the run summaries (and by the benchmark)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 3)
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,24 +161,47 @@ def history_for(ctx: PeriodContext, communes: Sequence[str]) -> History:
 
 def ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progress = _no_progress,
            run_dir: str | None = None, reprocess: bool = False) -> dict[str, Any]:
-    """Record and process the files of a batch that the ledger does not know yet (all of them with `reprocess`).
+    """Record and process the new files of a batch (see `start_ingest`), annotated workbooks included."""
+    summary, annotations = start_ingest(ctx, items, progress, run_dir, reprocess)
+    with _timed(summary, "annotate"):
+        annotations.finish()
+    return summary
+
+
+@contextlib.contextmanager
+def _timed(summary: dict[str, Any], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    summary["seconds"][stage] = round(time.perf_counter() - start, 3)
+
+
+def start_ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progress = _no_progress,
+                 run_dir: str | None = None, reprocess: bool = False) -> tuple[dict[str, Any], Annotations]:
+    """Record and process the files of a batch that the ledger does not know yet (all of them with `reprocess`);
+    the annotated workbooks are still being written when this returns (`Annotations.finish()`).
 
     New files are read and hashed, then recorded (`received`, or `duplicate` for a byte-identical re-send)
     before their processing is stored; the others are validated in one GX batch and end `accepted` or
     `rejected`. A crash before the recording loses nothing: the files stay new for the next run.
     With `run_dir` (relative to the outputs), the batch's GX Data Docs are built in `run_dir/data_docs`;
     reports with findings get an annotated copy of their workbook under `<period>/annotated/`."""
-    spec = ctx.spec
+    spec, clock = ctx.spec, Stopwatch()
+    # Importing Great Expectations costs seconds; do it while the files are read in other processes.
+    gx_import = threading.Thread(target=importlib.import_module, args=("great_expectations",), daemon=True)
+    gx_import.start()
     ledger_rows = read_period_submissions(ctx.engine, ctx.period.id)
     known_ids = {r["submission_id"]: r for r in ledger_rows}
     known_by_key = {r["source_key"]: r for r in ledger_rows}
     todo = list(items) if reprocess else [i for i in items if not is_known(i, known_by_key)]
     todo = [ctx.inbox.describe(i) if i.key not in known_by_key else i for i in todo]
-    reads = read_files(ctx.settings, todo, progress)
+    with clock.stage("read"):
+        reads = read_files(ctx.settings, todo, progress)
     fresh = [r for r in reads
              if r.submission_id not in known_ids or (reprocess and known_ids[r.submission_id]["status"] != DUPLICATE)]
     arrivals = classify([Arrival(r.item, r.sha256, r.submission_id) for r in fresh], ledger_rows)
-    register_files(ctx.engine, [_ledger_row(ctx.period, a) for a in arrivals if a.submission_id not in known_ids])
+    with clock.stage("record"):
+        register_files(ctx.engine, [_ledger_row(ctx.period, a) for a in arrivals
+                                    if a.submission_id not in known_ids])
     to_process = {a.submission_id for a in arrivals if a.duplicate_of is None}
 
     structural: list[Finding] = []
@@ -171,7 +214,8 @@ def ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progress = 
         else:
             structural.append(with_origin(r.finding, r.item))
     history = history_for(ctx, sorted({item.submitted_for for item, _ in parsed if item.submitted_for}))
-    with tempfile.TemporaryDirectory(prefix="tonghop-docs-") as scratch:
+    gx_import.join()
+    with clock.stage("validate"), tempfile.TemporaryDirectory(prefix="tonghop-docs-") as scratch:
         docs_dir = None
         if run_dir and parsed:
             docs_dir = ctx.outputs.local_dir(f"{run_dir}/data_docs") or Path(scratch)
@@ -183,16 +227,17 @@ def ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progress = 
     for f in findings:
         by_submission[f.submission_id].append(f)
     to_annotate = [(item, report.submission_id) for item, report in parsed if by_submission.get(report.submission_id)]
-    annotated = annotate_reports(ctx, to_annotate, by_submission)
+    annotations = Annotations(ctx, to_annotate, by_submission)
     outcomes, finding_rows = [], []
     for sid in sorted(to_process):
         own = by_submission.get(sid, [])
         errors = sum(f.severity == ERROR for f in own)
         outcomes.append({"submission_id": sid, "status": REJECTED if errors else ACCEPTED,
                          "error_count": errors, "warning_count": sum(f.severity == WARNING for f in own),
-                         "annotated_path": annotated.get(sid)})
+                         "annotated_path": None})
         finding_rows.extend({**f.as_dict(), "seq": seq} for seq, f in enumerate(own, start=1))
-    record_results(ctx.engine, outcomes, [_report_row(spec, r) for _, r in parsed], finding_rows)
+    with clock.stage("record"):
+        record_results(ctx.engine, outcomes, [_report_row(spec, r) for _, r in parsed], finding_rows)
     summary = {
         "files": len(items),
         "new": len(arrivals),
@@ -203,11 +248,12 @@ def ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progress = 
         "warnings": sum(f.severity == WARNING for f in findings),
         "gx_runs": validation.gx_runs,
         "data_docs": docs_uri,
+        "seconds": clock.seconds,
     }
     log.info("ingested %s new of %s files for %s: %s", len(arrivals), len(items), ctx.period.id, summary)
     if docs_uri:
         log.info("Data Docs of this batch: %s", docs_uri)
-    return summary
+    return summary, annotations
 
 
 @dataclass
@@ -269,16 +315,44 @@ def _ledger_row(period: Period, a: Arrival) -> dict[str, Any]:
     }
 
 
-def annotate_reports(ctx: PeriodContext, items: Sequence[tuple[InboxFile, str]],
-                     findings: Mapping[str, Sequence[Finding]]) -> dict[str, str]:
-    """Write the annotated workbook of each report with findings; submission id → its path in the outputs."""
-    out: dict[str, str] = {}
-    for item, sid in items:
-        folder = f"{ctx.period.id}/annotated/{item.submitted_for or 'unplaced'}"
+def _annotate_chunk(job: tuple[str, str, str, list[tuple[InboxFile, str, list[Finding]]]]) -> dict[str, str]:
+    inbox_location, output_location, period_id, items = job
+    inbox, outputs = open_inbox(inbox_location), open_outputs(output_location)
+    written = {}
+    for item, sid, findings in items:
+        folder = f"{period_id}/annotated/{item.submitted_for or 'unplaced'}"
         relative = f"{folder}/{sid[:8]}-{annotated_name(item.file_name)}"
-        ctx.outputs.write(relative, annotate_workbook(ctx.inbox.read(item), findings[sid], item.file_name))
-        out[sid] = relative
-    return out
+        outputs.write(relative, annotate_workbook(inbox.read(item), findings, item.file_name))
+        written[sid] = relative
+    return written
+
+
+class Annotations:
+    """The annotated workbooks of a batch, written in worker processes (openpyxl takes ~40 ms a workbook)
+    while the caller goes on; `finish()` waits and records where each one went."""
+
+    def __init__(self, ctx: PeriodContext, items: Sequence[tuple[InboxFile, str]],
+                 findings: Mapping[str, Sequence[Finding]]) -> None:
+        self.engine = ctx.engine
+        work = [(item, sid, list(findings[sid])) for item, sid in items]
+        chunks = [work[i:i + 25] for i in range(0, len(work), 25)]
+        self.jobs = [(ctx.settings.inbox, ctx.settings.output, ctx.period.id, chunk) for chunk in chunks]
+        self.pool = None
+        self.futures: list[Future] = []
+        if len(work) >= 50 and (os.cpu_count() or 1) > 1:
+            self.pool = ProcessPoolExecutor(max_workers=min(os.cpu_count() or 1, len(self.jobs)),
+                                            mp_context=multiprocessing.get_context("fork"))
+            self.futures = [self.pool.submit(_annotate_chunk, job) for job in self.jobs]
+
+    def finish(self) -> dict[str, str]:
+        """submission id → path of its annotated workbook in the outputs (also stored in the ledger)."""
+        if self.pool is None:
+            paths = {sid: path for job in self.jobs for sid, path in _annotate_chunk(job).items()}
+        else:
+            paths = {sid: path for future in self.futures for sid, path in future.result().items()}
+            self.pool.shutdown()
+        record_annotations(self.engine, paths)
+        return paths
 
 
 def with_origin(finding: Finding, item: InboxFile) -> Finding:
@@ -301,15 +375,16 @@ def run_directory(period_id: str, run_id: str | None = None) -> str:
 
 
 def consolidate(settings: Settings, period_id: str, run_id: str | None = None,
-                now: dt.datetime | None = None) -> dict[str, Any]:
+                now: dt.datetime | None = None, inbox_keys: Sequence[str] | None = None) -> dict[str, Any]:
     """Roll the period's accepted reports up the hierarchy and publish it in one transaction; then check
     the ledger invariant and log the run."""
     ctx = PeriodContext.open(settings, period_id)
-    period, hierarchy = ctx.period, ctx.hierarchy
-    submissions = read_period_submissions(ctx.engine, period.id)
-    statuses = final_statuses(submissions)
-    winners = {s["submitted_for"]: s for s in submissions if statuses[s["submission_id"]] == ACCEPTED}
-    reports = read_reports(ctx.engine, [s["submission_id"] for s in winners.values()])
+    period, hierarchy, clock = ctx.period, ctx.hierarchy, Stopwatch()
+    with clock.stage("load"):
+        submissions = read_period_submissions(ctx.engine, period.id)
+        statuses = final_statuses(submissions)
+        winners = {s["submitted_for"]: s for s in submissions if statuses[s["submission_id"]] == ACCEPTED}
+        reports = read_reports(ctx.engine, [s["submission_id"] for s in winners.values()])
     by_commune: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for s in submissions:
         by_commune[s["submitted_for"]].append(s)
@@ -328,10 +403,14 @@ def consolidate(settings: Settings, period_id: str, run_id: str | None = None,
             with_warnings=bool(winner and winner["warning_count"]),
             on_time=any(utc(s["received_at"]) <= period.commune_deadline for s in received),
         ))
-    facts = rollup(ctx.spec, hierarchy, period, accepted_values, commune_statuses)
+    with clock.stage("rollup"):
+        facts = rollup(ctx.spec, hierarchy, period, accepted_values, commune_statuses)
     run_id = run_id or f"cli-{uuid.uuid4().hex[:12]}"
-    publication = publish_period(ctx.engine, period.id, facts, statuses, _reference_rows(ctx), run_id, now)
-    ledger = check_invariant([i.key for i in ctx.inbox.list(period.id)], read_period_submissions(ctx.engine, period.id))
+    with clock.stage("publish"):
+        publication = publish_period(ctx.engine, period.id, facts, statuses, _reference_rows(ctx), run_id, now)
+    with clock.stage("check"):
+        keys = inbox_keys if inbox_keys is not None else [i.key for i in ctx.inbox.list(period.id)]
+        ledger = check_invariant(keys, read_period_submissions(ctx.engine, period.id))
     summary = {
         "period": period.id,
         "files": len(submissions),
@@ -344,6 +423,7 @@ def consolidate(settings: Settings, period_id: str, run_id: str | None = None,
         "communes_on_time": sum(s.on_time for s in commune_statuses),
         **{f"files_{k}": ledger[k] for k in FINAL_STATES},
         "fact_rows": {name: len(rows) for name, rows in facts.items()},
+        "seconds": clock.seconds,
     }
     ctx.outputs.write(f"{period.id}/summary.json", json.dumps(summary, indent=1).encode())
     log_run(ctx.engine, run_id, "consolidate", period.id, len(submissions), json.dumps(ledger), at=now)
@@ -356,8 +436,11 @@ def run_period(settings: Settings, period_id: str, progress: Progress = _no_prog
     """The whole period in-process: every new file in one validation batch, then consolidation."""
     ctx = PeriodContext.open(settings, period_id)
     items = ctx.inbox.list(period_id)
-    ingest_summary = ingest(ctx, items, progress, run_dir=run_directory(period_id), reprocess=reprocess)
-    summary = {"ingest": ingest_summary, **consolidate(settings, period_id, now=now)}
+    ingest_summary, annotations = start_ingest(ctx, items, progress, run_directory(period_id), reprocess)
+    summary = {"ingest": ingest_summary,
+               **consolidate(settings, period_id, now=now, inbox_keys=[i.key for i in items])}
+    with _timed(summary, "annotate"):  # the workbooks were being annotated while the period was published
+        annotations.finish()
     try:
         summary["email"] = notify(settings, period_id, now)
     except MailError as exc:  # the data is published; the unsent e-mails go out with the next run

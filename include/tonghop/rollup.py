@@ -123,6 +123,10 @@ def rollup(spec: TemplateSpec, hierarchy: Hierarchy, period: Period, accepted: M
     agg = _aggregate(hierarchy, frame, ["reports", "reports_with_warnings", *count_keys, *money_keys,
                                         *eligible_keys, "any_eligible"])
     keys = agg[KEYS].assign(period_id=period.id)
+    # Communes' own deprivations, funding and outputs are their report's values (table `report`): the
+    # long fact tables start at the first level above them.
+    upper = agg["unit_level"] != hierarchy.leaf_level
+    agg_up, keys_up = agg[upper].reset_index(drop=True), keys[upper].reset_index(drop=True)
 
     households = pd.concat([keys, agg[["reports", "reports_with_warnings", *household_keys]]], axis=1)
     households["poor_rate"] = _rate(agg["poor_end"], agg["total_households"])
@@ -130,18 +134,18 @@ def rollup(spec: TemplateSpec, hierarchy: Hierarchy, period: Period, accepted: M
 
     dep_parts = []
     for row in dep.grid_rows:
-        part = keys.assign(indicator=row.key, reports=agg["reports"])
+        part = keys_up.assign(indicator=row.key, reports=agg_up["reports"])
         for c in dep.grid_columns:
-            part[c] = agg[f"dep_{row.key}_{c}"]
-            part[f"{c}_share"] = _rate(agg[f"dep_{row.key}_{c}"], agg[f"{c}_end"])
+            part[c] = agg_up[f"dep_{row.key}_{c}"]
+            part[f"{c}_share"] = _rate(agg_up[f"dep_{row.key}_{c}"], agg_up[f"{c}_end"])
         dep_parts.append(part)
 
     fund_parts = []
-    totals = {c: sum(agg[f"{r.key}_{c}"] for r in funding.grid_rows) for c in money}
-    components = [(r.key, {c: agg[f"{r.key}_{c}"] for c in money}, agg[f"{r.key}_applicable"])
-                  for r in funding.grid_rows] + [("total", totals, agg["any_eligible"])]
+    totals = {c: sum(agg_up[f"{r.key}_{c}"] for r in funding.grid_rows) for c in money}
+    components = [(r.key, {c: agg_up[f"{r.key}_{c}"] for c in money}, agg_up[f"{r.key}_applicable"])
+                  for r in funding.grid_rows] + [("total", totals, agg_up["any_eligible"])]
     for key, amounts, eligible in components:
-        part = keys.assign(component=key, reports=agg["reports"], eligible_units=eligible)
+        part = keys_up.assign(component=key, reports=agg_up["reports"], eligible_units=eligible)
         for c in money:
             part[c] = _amounts(amounts[c])
         disbursed = sum(amounts[c] for c in money if c.startswith(DISBURSED_PREFIX))
@@ -151,10 +155,10 @@ def rollup(spec: TemplateSpec, hierarchy: Hierarchy, period: Period, accepted: M
 
     out_parts = []
     for row in outputs.grid_rows:
-        part = keys.assign(indicator=row.key, reports=agg["reports"])
+        part = keys_up.assign(indicator=row.key, reports=agg_up["reports"])
         for c in outputs.grid_columns:
-            part[c] = agg[f"out_{row.key}_{c}"]
-        part["achievement_rate"] = _rate(agg[f"out_{row.key}_cumulative"], agg[f"out_{row.key}_plan"])
+            part[c] = agg_up[f"out_{row.key}_{c}"]
+        part["achievement_rate"] = _rate(agg_up[f"out_{row.key}_cumulative"], agg_up[f"out_{row.key}_plan"])
         out_parts.append(part)
 
     facts.update(fact_households=households, fact_deprivations=pd.concat(dep_parts, ignore_index=True),
@@ -167,4 +171,5 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows for the warehouse: NaN → None, numpy scalars → Python."""
     if frame.empty:
         return []
-    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+    clean = frame.astype(object)
+    return clean.where(frame.notna(), None).to_dict("records")

@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from openpyxl.utils.cell import coordinate_from_string, get_column_letter, range_boundaries
+from openpyxl.utils.cell import (
+    column_index_from_string,
+    coordinate_from_string,
+    get_column_letter,
+    range_boundaries,
+)
 
 SPEC_PATH = Path(__file__).with_name("resources") / "template_spec.yaml"
 
@@ -51,6 +56,12 @@ class Field:
     @property
     def is_numeric(self) -> bool:
         return self.type in NUMERIC_TYPES
+
+    @functools.cached_property
+    def position(self) -> tuple[int, int]:
+        """(row, column) of the cell, counted from 0."""
+        letter, row = coordinate_from_string(self.cell)
+        return row - 1, column_index_from_string(letter) - 1
 
     @property
     def row(self) -> int:

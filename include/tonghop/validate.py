@@ -32,7 +32,8 @@ from tonghop.calendar import Period
 from tonghop.findings import Check, Finding, load_catalogue, make_finding
 from tonghop.hierarchy import Hierarchy
 from tonghop.inbox import InboxFile
-from tonghop.numbers import decimal_places, fmt
+from tonghop.numbers import fmt
+from tonghop.parse import MONEY_SCALE as PARSE_MONEY_SCALE
 from tonghop.parse import ParsedReport
 from tonghop.spec import Field, Section, TemplateSpec
 
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 ID = "submission_id"
 ROW = "row"
 POSITION = "tonghop_position"
-MONEY_SCALE = 1000  # thousandths of a million VND
+MONEY_SCALE = PARSE_MONEY_SCALE  # thousandths of a million VND
 LEVEL_CODE_FIELDS = {"province": "province_code", "district": "district_code", "commune": "commune_code"}
 HISTORY_FIELDS = ("total_households", "poor_end")
 H1_FIELDS = ("poor_start", "near_poor_start")
@@ -113,14 +114,17 @@ class History:
 
 def reports_frame(spec: TemplateSpec, hierarchy: Hierarchy, period: Period,
                   items: Sequence[tuple[InboxFile, ParsedReport]], history: History) -> pd.DataFrame:
-    """One row per report; built column by column (10,000 reports × 200 columns stays fast)."""
+    """One row per report: numeric fields straight from the parser's arrays, then lookups and history."""
     reports = [report for _, report in items]
     files = [item for item, _ in items]
+    numeric = [i for i, f in enumerate(spec.fields) if f.is_numeric]
+    block = np.vstack([r.numbers for r in reports])[:, numeric] if reports else np.zeros((0, len(numeric)))
+    frame = pd.DataFrame(block, columns=[spec.fields[i].key for i in numeric])
     columns: dict[str, Any] = {ID: [r.submission_id for r in reports],
                                "submitted_for": [i.submitted_for for i in files]}
     for f in spec.fields:
-        values = [r.values.get(f.key) for r in reports]
-        columns[f.key] = np.array([_number(f, v) for v in values], dtype="float64") if f.is_numeric else values
+        if not f.is_numeric:
+            columns[f.key] = [r.values.get(f.key) for r in reports]
     for level, key in LEVEL_CODE_FIELDS.items():
         columns[key] = [hierarchy.canonical_code(r.values.get(key), level) if level in hierarchy.levels
                         else (r.values.get(key) or None) for r in reports]
@@ -130,7 +134,7 @@ def reports_frame(spec: TemplateSpec, hierarchy: Hierarchy, period: Period,
         columns[f"expected_{level}_code"] = [hierarchy.ancestor(c, level) if k else None
                                              for c, k in zip(columns["commune_code"], known, strict=True)]
     tz = period.commune_deadline.tzinfo
-    columns["run_period_id"] = period.id
+    columns["run_period_id"] = [period.id] * len(reports)
     columns["received_in_window"] = [period.accepts_at(i.received_at) for i in files]
     columns["received_at_local"] = [i.received_at.astimezone(tz).strftime("%H:%M ngày %d/%m/%Y") for i in files]
     previous = [history.reports.get(i.submitted_for or "", {}) for i in files]
@@ -139,40 +143,50 @@ def reports_frame(spec: TemplateSpec, hierarchy: Hierarchy, period: Period,
         columns[f"prev_{key}"] = np.array([_number(spec.by_key[key], p.get(key)) for p in previous])
     for key in H1_FIELDS:
         columns[f"h1_{key}"] = (np.array([_number(spec.by_key[key], p.get(key)) for p in previous])
-                                if history.is_first_half_of_same_year else np.nan)
-    return pd.DataFrame(columns)
+                                if history.is_first_half_of_same_year else np.full(len(reports), np.nan))
+    return pd.concat([pd.DataFrame(columns), frame], axis=1)
+
+
+TEXT_CHECKED = ("phone", "email")  # input types whose text is matched against a pattern
 
 
 def fields_frame(spec: TemplateSpec, reports: Sequence[ParsedReport]) -> pd.DataFrame:
-    """One row per report × input field, assembled field by field with numpy (1.8 million rows nationally)."""
-    inputs = spec.input_fields()
-    n = len(reports)
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "raw_text", "readable", "number", "fraction", "decimals")}
-    for f in inputs:
-        raws = [r.raw.get(f.key) for r in reports]
-        values = [r.values.get(f.key) for r in reports]
-        number = np.array([_number(None, v) for v in values], dtype="float64") if f.is_numeric \
-            else np.full(n, np.nan)
-        parts["raw_text"].append(np.array([None if x is None else str(x) for x in raws], dtype=object))
-        parts["readable"].append(np.array([f.key not in r.unreadable for r in reports], dtype=bool))
-        parts["number"].append(number)
-        parts["fraction"].append(np.mod(number, 1) if f.type == "count" else np.full(n, np.nan))
-        parts["decimals"].append(
-            np.array([float(decimal_places(v)) if isinstance(v, Decimal) else np.nan for v in values])
-            if f.decimals is not None else np.full(n, np.nan))
-    meta = pd.DataFrame({
-        "field_key": [f.key for f in inputs], "type": [f.type for f in inputs],
-        "required": [f.required for f in inputs], "numeric": [f.is_numeric for f in inputs],
-        "min": [np.nan if f.min is None else float(f.min) for f in inputs],
-        "max": [np.nan if f.max is None else float(f.max) for f in inputs],
-        "max_decimals": [np.nan if f.decimals is None else float(f.decimals) for f in inputs],
+    """One row per report × input field (1.8 million rows nationally), stacked from the parser's arrays."""
+    inputs = [i for i, f in enumerate(spec.fields) if f.is_input]
+    fields = [spec.fields[i] for i in inputs]
+    n, m = len(reports), len(inputs)
+    numbers = np.vstack([r.numbers for r in reports])[:, inputs] if n else np.zeros((0, m))
+    scale = np.array([MONEY_SCALE if f.type == "amount" else 1 for f in fields], dtype="float64")
+    numbers = numbers / scale  # back to the unit of the cell, for the bounds
+    blank = np.vstack([r.blank for r in reports])[:, inputs] if n else np.zeros((0, m), dtype=bool)
+    decimals = np.vstack([r.decimals for r in reports])[:, inputs] if n else np.zeros((0, m))
+    readable = np.vstack([r.readable for r in reports])[:, inputs] if n else np.zeros((0, m), dtype=bool)
+    counts = np.array([f.type == "count" for f in fields])
+    text = np.full((n, m), None, dtype=object)
+    for j, f in enumerate(fields):
+        if f.type in TEXT_CHECKED:
+            text[:, j] = [None if r.values.get(f.key) is None else str(r.values[f.key]) for r in reports]
+
+    def per_field(values: list) -> np.ndarray:
+        return np.tile(np.asarray(values), n)
+
+    # Categorical keys: Great Expectations' row conditions compare them ~2x faster on 1.8 million rows.
+    return pd.DataFrame({
+        ID: pd.Categorical(np.repeat(np.array([r.submission_id for r in reports], dtype=object), m)),
+        "field_key": pd.Categorical(per_field([f.key for f in fields])),
+        "type": pd.Categorical(per_field([f.type for f in fields])),
+        "required": per_field([f.required for f in fields]),
+        "numeric": per_field([f.is_numeric for f in fields]),
+        "blank": blank.ravel(),
+        "text": text.ravel(),
+        "readable": readable.ravel(),
+        "number": numbers.ravel(),
+        "fraction": np.where(counts, np.mod(numbers, 1), np.nan).ravel(),
+        "decimals": np.where([f.decimals is not None for f in fields], decimals, np.nan).ravel(),
+        "min": per_field([np.nan if f.min is None else float(f.min) for f in fields]),
+        "max": per_field([np.nan if f.max is None else float(f.max) for f in fields]),
+        "max_decimals": per_field([np.nan if f.decimals is None else float(f.decimals) for f in fields]),
     })
-    frame = meta.loc[meta.index.repeat(n)].reset_index(drop=True)  # field-major: field 0 for every report, …
-    frame.insert(0, ID, np.tile(np.array([r.submission_id for r in reports], dtype=object), len(inputs)))
-    for name, arrays in parts.items():
-        frame[name] = np.concatenate(arrays) if arrays else []
-    return frame
 
 
 def grid_frame(spec: TemplateSpec, section_key: str, reports: pd.DataFrame, joins: Sequence[str]) -> pd.DataFrame:

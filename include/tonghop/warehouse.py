@@ -128,6 +128,17 @@ def record_results(engine: sa.Engine, outcomes: Sequence[Mapping[str, Any]], rep
         _insert(conn, md.tables["finding"], findings)
 
 
+def record_annotations(engine: sa.Engine, paths: Mapping[str, str]) -> None:
+    """Where each annotated workbook was written (relative to the outputs)."""
+    if not paths:
+        return
+    table = ensure_schema(engine).tables["submission"]
+    with engine.begin() as conn:
+        conn.execute(table.update().where(table.c.submission_id == sa.bindparam("_id"))
+                     .values(annotated_path=sa.bindparam("_path")),
+                     [{"_id": sid, "_path": path} for sid, path in paths.items()])
+
+
 def log_run(engine: sa.Engine, run_id: str, stage: str, period_id: str, files: int, detail: str = "",
             at: dt.datetime | None = None) -> None:
     """Record a finished run stage (`at`: the run's logical time; now by default)."""
