@@ -15,7 +15,7 @@ DEMO_PERIOD ?= 2026-FY
 DEMO_UNIT ?= 83
 DEMO_HOME := $(CURDIR)/var/demo
 
-.PHONY: install demo test lint up airflow-ui requirements clean
+.PHONY: install demo test lint up airflow-ui bench requirements clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ up: $(STAMP)
 	TONGHOP_HOME=$(DEMO_HOME) TONGHOP_SCOPE=$(DEMO_UNIT) $(BIN)/python -m tonghop.local_airflow up
 
 airflow-ui: up
+
+## bench: national benchmark (cached sample, SQLite and PostgreSQL, naive baseline, DAG chain); prints a table
+bench: $(STAMP)
+	$(BIN)/python bench/benchmark.py --dag
 
 ## requirements: recompile the pinned requirements.txt from requirements.in
 requirements: $(STAMP)

@@ -206,6 +206,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _period(settings, args.period)
     summary = run_period(settings, args.period, progress=_progress, reprocess=args.reprocess)
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, default=str))
+        return EXIT_OK
     ingest, ledger = summary["ingest"], summary["ledger"]
     print(f"Period {summary['period']}: {ingest['new']} new of {ingest['files']} file(s) in the inbox. Ledger: "
           f"{ledger['received']} received = {ledger['accepted']} accepted + {ledger['rejected']} rejected + "
@@ -311,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "is configured")
     p.add_argument("--period", required=True)
     p.add_argument("--reprocess", action="store_true", help="re-validate every file, not only the new ones")
+    p.add_argument("--json", action="store_true", help="print the run summary (counts, seconds per stage) as JSON")
     p.add_argument("--inbox", help="folder or s3://bucket/prefix (S3 through the aws_default connection)")
     p.add_argument("--output", help="folder or s3://bucket/prefix for annotated workbooks, Data Docs, summaries")
     p.add_argument("--warehouse", help="SQLAlchemy URL")

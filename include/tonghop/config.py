@@ -13,6 +13,7 @@
 | TONGHOP_SCOPE           | (all) — a unit code: only its communes are expected |
 | TONGHOP_CONTACTS        | <project>/config/contacts.csv — who receives e-mails |
 | TONGHOP_MAIL_FROM       | sender when the smtp_default connection names none |
+| TONGHOP_BATCH_FILES     | 1500 — files per mapped ingestion task (whole provinces) |
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Settings:
     warehouse_conn_id: str | None = None
     contacts_path: Path | None = None
     mail_from: str = "tonghop@localhost"
+    batch_files: int = 1500
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -56,6 +58,7 @@ class Settings:
             warehouse_conn_id=env.get("TONGHOP_WAREHOUSE_CONN_ID") or None,
             contacts_path=Path(env.get("TONGHOP_CONTACTS", PROJECT_ROOT / "config" / "contacts.csv")),
             mail_from=env.get("TONGHOP_MAIL_FROM", "tonghop@localhost"),
+            batch_files=int(env.get("TONGHOP_BATCH_FILES", "1500")),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for key in ("calendar_path", "expectations_dir", "home", "contacts_path"):

@@ -89,3 +89,25 @@ def group_by_batch(items: list[InboxFile]) -> dict[str, list[InboxFile]]:
     for item in items:
         batches[item.batch].append(item)
     return dict(sorted(batches.items()))
+
+
+BATCH_SEPARATOR = "+"
+
+
+def pack_batches(items: list[InboxFile], max_files: int) -> dict[str, list[InboxFile]]:
+    """Province folders packed into batches of about `max_files` files (a province is never split), so a
+    national period maps to a handful of tasks instead of one per province. Batch name: '01+02+04'."""
+    packed: list[tuple[list[str], list[InboxFile]]] = []
+    for province, files in sorted(group_by_batch(items).items(), key=lambda kv: -len(kv[1])):
+        target = next((b for b in packed if len(b[1]) + len(files) <= max_files), None)
+        if target is None:
+            packed.append(([province], list(files)))
+        else:
+            target[0].append(province)
+            target[1].extend(files)
+    return {BATCH_SEPARATOR.join(sorted(names)): files for names, files in sorted(packed)}
+
+
+def in_batch(items: list[InboxFile], batch: str) -> list[InboxFile]:
+    provinces = set(batch.split(BATCH_SEPARATOR))
+    return [i for i in items if i.batch in provinces]

@@ -38,7 +38,7 @@ from tonghop.config import Settings
 from tonghop.contacts import load_directory
 from tonghop.findings import ERROR, WARNING, Finding, load_catalogue, make_finding
 from tonghop.hierarchy import Hierarchy, load_hierarchy
-from tonghop.inbox import InboxFile, group_by_batch
+from tonghop.inbox import InboxFile, in_batch, pack_batches
 from tonghop.ledger import (
     ACCEPTED,
     DUPLICATE,
@@ -124,14 +124,14 @@ class PeriodContext:
 
 
 def list_batches(settings: Settings, period_id: str, reprocess: bool = False) -> list[str]:
-    """The batches (province folders) holding files for the period that the ledger does not know yet
-    (or every batch, to reprocess)."""
+    """Batches of province folders holding files the ledger does not know yet (every file, to reprocess),
+    about `settings.batch_files` files each: the DAG maps one task per batch, never per commune."""
     ctx = PeriodContext.open(settings, period_id)
     items = ctx.inbox.list(period_id)
     if not reprocess:
         known = {r["source_key"]: r for r in read_period_submissions(ctx.engine, period_id)}
         items = [i for i in items if not is_known(i, known)]
-    return list(group_by_batch(items))
+    return list(pack_batches(items, settings.batch_files))
 
 
 def _report_row(spec: TemplateSpec, report: ParsedReport) -> dict[str, Any]:
@@ -362,7 +362,7 @@ def with_origin(finding: Finding, item: InboxFile) -> Finding:
 def ingest_batch(settings: Settings, period_id: str, batch: str, run_id: str | None = None,
                  reprocess: bool = False) -> dict[str, Any]:
     ctx = PeriodContext.open(settings, period_id)
-    items = group_by_batch(ctx.inbox.list(period_id)).get(batch, [])
+    items = in_batch(ctx.inbox.list(period_id), batch)
     return {"batch": batch, **ingest(ctx, items, run_dir=f"{run_directory(period_id, run_id)}/{batch}",
                                      reprocess=reprocess)}
 

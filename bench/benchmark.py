@@ -1,0 +1,312 @@
+"""tonghop benchmark: one province, ten provinces and the whole country in one period, against a naive baseline
+measured in the same invocation. `make bench` runs it; it prints a table and writes JSON.
+
+    python bench/benchmark.py [--sizes province,ten,national] [--sample 24] [--dag] [--out DIR]
+
+- The national period (every commune of the pre-2025 map, ~3 % injected mistakes) is generated once and
+  cached under var/bench/national; the smaller sizes are its province folders, linked, not regenerated.
+- Each size runs `tonghop run` in a fresh process against a fresh SQLite warehouse and, when PostgreSQL
+  answers, a throw-away PostgreSQL database; wall seconds per stage come from the run's own summary, peak
+  RSS from the kernel (the largest process of the run).
+- The naive baseline reads each workbook of a sample with openpyxl and validates it alone (every suite, one
+  Great Expectations run per file); its seconds per report are extrapolated to each size.
+- The national run's province totals are checked against sums of the generator's values.
+- With --dag, the national period also runs through the DAG chain under `airflow standalone`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PERIOD = "2026-FY"
+SEED = 7
+ERROR_RATE = 0.03
+ONE_PROVINCE = "01"  # Hà Nội, 526 communes in this map: the largest province
+PG_ADMIN = os.environ.get("TONGHOP_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
+BIN = Path(sys.executable).parent
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def national_inbox(cache: Path) -> Path:
+    inbox = cache / "national" / "inbox"
+    marker = cache / "national" / "complete"
+    if not marker.exists():
+        shutil.rmtree(cache / "national", ignore_errors=True)
+        log("generating the national period once (10,051 workbooks; a few minutes) …")
+        subprocess.run([str(BIN / "tonghop"), "sample", "--period", PERIOD, "--unit", "all", "--out", str(inbox),
+                        "--error-rate", str(ERROR_RATE), "--seed", str(SEED)], check=True,
+                       env={**os.environ, "TONGHOP_HOME": str(cache / "national")})
+        marker.write_text(dt.datetime.now(dt.UTC).isoformat(), encoding="utf-8")
+    return inbox
+
+
+def subset_inbox(cache: Path, national: Path, name: str, provinces: list[str]) -> Path:
+    """A smaller period made of whole province folders of the national one (hard links: no copy, same bytes)."""
+    inbox = cache / name / "inbox"
+    shutil.rmtree(cache / name, ignore_errors=True)
+    for province in provinces:
+        shutil.copytree(national / PERIOD / province, inbox / PERIOD / province, copy_function=os.link)
+    return inbox
+
+
+def provinces_of(national: Path) -> list[str]:
+    return sorted(p.name for p in (national / PERIOD).iterdir() if p.is_dir())
+
+
+def run_pipeline(inbox: Path, warehouse: str, work: Path) -> dict:
+    """`tonghop run` in a fresh process: its summary, wall seconds and the peak RSS of its largest process."""
+    env = {**os.environ, "TONGHOP_HOME": str(work), "TONGHOP_OUTPUT": str(work / "out")}
+    env.pop("AIRFLOW_CONN_SMTP_DEFAULT", None)
+    stdout, stderr = work / "stdout.json", work / "stderr.log"
+    start = time.perf_counter()
+    with stdout.open("w") as out, stderr.open("w") as err:
+        process = subprocess.Popen([str(BIN / "tonghop"), "run", "--period", PERIOD, "--inbox", str(inbox),
+                                    "--warehouse", warehouse, "--json"], env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)  # this run's own peak RSS (its largest process)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"tonghop run failed: {stderr.read_text()[-2000:]}")
+    summary = json.loads(stdout.read_text().strip().splitlines()[-1])
+    return {"summary": summary, "seconds": seconds, "peak_rss_kb": usage.ru_maxrss}
+
+
+def postgres_database() -> str | None:
+    import sqlalchemy as sa
+
+    try:
+        admin = sa.create_engine(f"{PG_ADMIN}/postgres", isolation_level="AUTOCOMMIT")
+        name = f"tonghop_bench_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        return f"{PG_ADMIN}/{name}"
+    except sa.exc.OperationalError:
+        return None
+
+
+def drop_postgres(url: str) -> None:
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(f"{PG_ADMIN}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def naive_seconds_per_report(inbox: Path, sample: int) -> float:
+    """openpyxl per file, then every suite on that file alone: one Great Expectations validation per file."""
+    import great_expectations  # noqa: F401 - paid once, as the pipeline does
+    from openpyxl import load_workbook
+
+    from tonghop.calendar import load_calendar
+    from tonghop.config import Settings
+    from tonghop.hierarchy import load_hierarchy
+    from tonghop.inbox import LocalInbox
+    from tonghop.parse import convert, read_report
+    from tonghop.spec import load_spec
+    from tonghop.validate import BatchValidator
+
+    settings = Settings.from_env()
+    spec, hierarchy = load_spec(), load_hierarchy()
+    period = load_calendar(settings.calendar_path).get(PERIOD)
+    validator = BatchValidator(spec, hierarchy, settings.expectations_dir)
+    items = LocalInbox(inbox).list(PERIOD)
+    step = max(1, len(items) // sample)
+    chosen = items[::step][:sample]
+    from tonghop.findings import load_catalogue
+
+    catalogue = load_catalogue(settings.expectations_dir)
+    start = time.perf_counter()
+    for item in chosen:
+        path = inbox / item.key
+        wb = load_workbook(path, read_only=True, data_only=True)
+        for f in spec.fields:  # the naive reader: cell by cell through openpyxl
+            convert(f, wb[f.sheet][f.cell].value)
+        wb.close()
+        report = read_report(path.read_bytes(), item.key, item.file_name, spec, catalogue)
+        validator.validate(period, [(item, report)])
+    return (time.perf_counter() - start) / len(chosen)
+
+
+def check_province_totals(summary_warehouse: str, manifest: Path) -> int:
+    """Province household counts in the warehouse = sums of the generator's values (accepted reports only)."""
+    import sqlalchemy as sa
+
+    from tonghop.hierarchy import load_hierarchy
+
+    hierarchy = load_hierarchy()
+    doc = json.loads(manifest.read_text(encoding="utf-8"), parse_float=Decimal)
+    keys = ["total_households", "poor_end", "near_poor_end", "poor_start", "near_poor_start"]
+    want: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(keys, 0))
+    for report in doc["reports"]:
+        if any(m["severity"] == "error" for m in report["mistakes"]):
+            continue
+        province = hierarchy.ancestor(report["commune_code"], "province")
+        for key in keys:
+            want[province][key] += report["values"][key]
+    engine = sa.create_engine(summary_warehouse)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(f"SELECT unit_code, {', '.join(keys)} FROM fact_households "
+                                    "WHERE period_id = :p AND unit_level = 'province' AND area = 'total'"),
+                            {"p": PERIOD}).mappings().all()
+    got = {r["unit_code"]: {k: r[k] for k in keys} for r in rows}
+    if got != dict(want):
+        bad = sorted(p for p in set(got) | set(want) if got.get(p) != want.get(p))
+        raise AssertionError(f"province totals differ from the generator's values: {bad[:5]}")
+    return len(got)
+
+
+def run_dag_chain(inbox: Path, work: Path) -> dict:
+    """The national period through tonghop_period (and the asset-triggered tonghop_reports) under
+    `airflow standalone`: seconds from trigger to every run finished."""
+    sys.path.insert(0, str(ROOT / "include"))
+    from tonghop.local_airflow import LocalAirflow
+
+    airflow = LocalAirflow(home=work / "airflow", port=18700 + os.getpid() % 200, password="bench",
+                           extra_env={"TONGHOP_HOME": str(work), "TONGHOP_INBOX": str(inbox),
+                                      "TONGHOP_OUTPUT": str(work / "out")})
+    airflow.start()
+    try:
+        airflow.wait_healthy(300)
+        deadline = time.monotonic() + 300
+        while "tonghop_period" not in {d["dag_id"] for d in airflow.api("GET", "/api/v2/dags")["dags"]}:
+            if time.monotonic() > deadline:
+                raise TimeoutError("DAGs not parsed")
+            time.sleep(3)
+        # Unpausing lets the latest scheduled tick run: the consolidation of 11 Nov, for 2026-FY, national.
+        for dag_id in ("tonghop_reports", "tonghop_period"):
+            airflow.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+
+        def finished(dag_id: str) -> list[dict]:
+            runs = airflow.api("GET", f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"]
+            return runs if runs and all(r["state"] in ("success", "failed") for r in runs) else []
+
+        deadline = time.monotonic() + 1200
+        while not (finished("tonghop_period") and finished("tonghop_reports")):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the DAG chain did not finish in 20 minutes")
+            time.sleep(5)
+        (run,) = finished("tonghop_period")
+        reports = finished("tonghop_reports")
+        begin = dt.datetime.fromisoformat(run["start_date"])
+        end = max(dt.datetime.fromisoformat(r["end_date"]) for r in [run, *reports])
+        tasks = airflow.api("GET", f"/api/v2/dags/tonghop_period/dagRuns/{run['dag_run_id']}/taskInstances")
+        mapped = sum(1 for t in tasks["task_instances"] if t["task_id"] == "ingest_batch")
+        states = {run["state"], *(r["state"] for r in reports)}
+        return {"state": "success" if states == {"success"} else "failed",
+                "seconds": round((end - begin).total_seconds(), 1), "mapped_ingest_tasks": mapped}
+    finally:
+        airflow.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="province,ten,national")
+    parser.add_argument("--sample", type=int, default=24, help="workbooks in the naive baseline's sample")
+    parser.add_argument("--dag", action="store_true", help="also run the national DAG chain under standalone")
+    parser.add_argument("--cache", default=str(ROOT / "var" / "bench"))
+    parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "results"))
+    parser.add_argument("--national", help="an existing national inbox to use instead of the cache (tests)")
+    args = parser.parse_args()
+    cache, out = Path(args.cache), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    national = Path(args.national) if args.national else national_inbox(cache)
+    provinces = provinces_of(national)
+    sizes = {"province": [ONE_PROVINCE] if ONE_PROVINCE in provinces else provinces[:1],
+             "ten": provinces[:10], "national": provinces}
+    wanted = [s for s in args.sizes.split(",") if s in sizes]
+
+    log(f"naive baseline on {args.sample} workbooks …")
+    naive = naive_seconds_per_report(national, args.sample)
+    log(f"naive: {naive * 1000:.0f} ms per report")
+
+    results = []
+    pg_available = postgres_database()
+    if pg_available:
+        drop_postgres(pg_available)
+    for size in wanted:
+        inbox = national if size == "national" else subset_inbox(cache, national, size, sizes[size])
+        backends = ["sqlite"] + (["postgresql"] if pg_available else [])
+        for backend in backends:
+            work = Path(tempfile.mkdtemp(prefix=f"tonghop-bench-{size}-"))
+            url = f"sqlite:///{work / 'warehouse.sqlite'}" if backend == "sqlite" else postgres_database()
+            log(f"{size} on {backend} …")
+            measured = run_pipeline(inbox, url, work)
+            summary = measured["summary"]
+            reports = summary["ingest"]["files"]
+            stages = {**summary["ingest"]["seconds"], **summary["seconds"]}
+            row = {
+                "size": size, "backend": backend, "provinces": len(sizes[size]), "reports": reports,
+                "seconds": round(measured["seconds"], 2),
+                "stages": {
+                    "parse": stages.get("read", 0.0),
+                    "validate": stages.get("validate", 0.0),
+                    "record": stages.get("record", 0.0),
+                    "roll_up": round(stages.get("load", 0.0) + stages.get("rollup", 0.0), 3),
+                    "publish": round(stages.get("publish", 0.0) + stages.get("check", 0.0), 3),
+                    "annotate_wait": stages.get("annotate", 0.0),
+                },
+                "reports_per_second": round(reports / measured["seconds"], 1),
+                "ms_per_report": round(measured["seconds"] * 1000 / reports, 2),
+                "peak_rss_mb": round(measured["peak_rss_kb"] / 1024, 1),
+                "naive_seconds_extrapolated": round(naive * reports, 1),
+                "speedup_vs_naive": round(naive * reports / measured["seconds"], 1),
+            }
+            if size == "national":
+                row["province_totals_checked"] = check_province_totals(url, national / f"manifest-{PERIOD}.json")
+            results.append(row)
+            if backend == "postgresql":
+                drop_postgres(url)
+            shutil.rmtree(work, ignore_errors=True)
+
+    dag = None
+    if args.dag:
+        log("national DAG chain under airflow standalone …")
+        work = Path(tempfile.mkdtemp(prefix="tonghop-bench-dag-"))
+        dag = run_dag_chain(national, work)
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"\ntonghop benchmark — period {PERIOD}, {os.cpu_count()} CPU(s), naive baseline "
+          f"{naive * 1000:.0f} ms/report (openpyxl + one GX run per file, {args.sample} files)\n")
+    header = (f"{'size':<9}{'backend':<11}{'reports':>8}{'parse':>7}{'valid.':>7}{'record':>7}{'rollup':>7}"
+              f"{'publish':>8}{'total s':>9}{'rep/s':>8}{'ms/rep':>8}{'RSS MB':>8}{'naive s':>9}{'speedup':>9}")
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        st = r["stages"]
+        print(f"{r['size']:<9}{r['backend']:<11}{r['reports']:>8}{st['parse']:>7.1f}{st['validate']:>7.1f}"
+              f"{st['record']:>7.1f}{st['roll_up']:>7.1f}{st['publish']:>8.1f}{r['seconds']:>9.1f}"
+              f"{r['reports_per_second']:>8.0f}{r['ms_per_report']:>8.2f}{r['peak_rss_mb']:>8.0f}"
+              f"{r['naive_seconds_extrapolated']:>9.0f}{r['speedup_vs_naive']:>8.0f}x")
+    for r in results:
+        if "province_totals_checked" in r:
+            print(f"\n{r['backend']}: province totals of the national run equal the generator's sums "
+                  f"({r['province_totals_checked']} provinces).")
+    if dag:
+        print(f"\nDAG chain, national, airflow standalone: {dag['state']} in {dag['seconds']} s "
+              f"({dag['mapped_ingest_tasks']} mapped ingestion tasks).")
+    path = out / f"benchmark-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_text(json.dumps({"period": PERIOD, "cpus": os.cpu_count(), "naive_seconds_per_report": naive,
+                                "results": results, "dag_chain": dag}, indent=1), encoding="utf-8")
+    print(f"\nJSON: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
