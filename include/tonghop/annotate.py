@@ -15,6 +15,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.worksheet import Worksheet
 
 from tonghop.findings import ERROR, SEVERITY_LABELS, Finding
+from tonghop.safety import safe_name
 
 FINDINGS_SHEET = "Kết quả kiểm tra"
 FILL_ERROR = PatternFill("solid", fgColor="FFC7CE")
@@ -100,5 +101,5 @@ def annotate_workbook(content: bytes, findings: Sequence[Finding], file_name: st
 
 
 def annotated_name(file_name: str) -> str:
-    stem = Path(file_name).stem
-    return f"{stem}.ket-qua-kiem-tra.xlsx"
+    """The annotated copy's file name: the original's, made safe for any file system and e-mail client."""
+    return f"{safe_name(Path(file_name).stem, fallback='bao-cao')}.ket-qua-kiem-tra.xlsx"

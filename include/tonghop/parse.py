@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -17,9 +18,11 @@ from typing import Any
 
 import numpy as np
 import python_calamine as calamine
+from openpyxl.utils.cell import column_index_from_string
 
 from tonghop.findings import Check, Finding, make_finding
 from tonghop.numbers import decimal_from_float, decimal_places, parse_number_text
+from tonghop.safety import UnsafeFile, inspect
 from tonghop.spec import Field, TemplateSpec
 
 MONEY_SCALE = 1000  # amounts are compared in thousandths of a million VND (1,000 đồng)
@@ -33,6 +36,8 @@ class ParsedReport:
     values: dict[str, Any]  # typed value per field key; None when blank or unreadable
     raw: dict[str, Any]  # what an unreadable cell held, as found (for messages)
     unreadable: set[str] = field(default_factory=set)
+    notes: list[Finding] = field(default_factory=list)  # findings about the file itself (e.g. macros ignored)
+    legacy: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # text in TCVN3/VNI?
     # Per field of the spec, in spec order, for batch validation without a Python loop per cell:
     blank: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     readable: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
@@ -98,6 +103,38 @@ def _cell_value(rows: list[list[Any]], position: tuple[int, int]) -> Any:
     return value
 
 
+def _normal(text: Any) -> str:
+    return " ".join(unicodedata.normalize("NFC", str(text or "")).split()).casefold()
+
+
+def _layout_changes(spec: TemplateSpec, sheets: dict[str, list[list[Any]]]) -> list[str]:
+    """Header and row labels that are not where the template put them (a column or row was inserted)."""
+    changes = []
+    for section in spec.sections:
+        rows = sheets[section.sheet]
+        expected = dict(section.headers)
+        label_column = section.layout.get("label_column")
+        if label_column:
+            expected.update({f"{label_column}{t['row']}": t["label"] for t in section.row_texts if t.get("label")})
+        for ref, text in expected.items():
+            letters = "".join(ch for ch in ref if ch.isalpha())
+            position = (int(ref[len(letters):]) - 1, column_index_from_string(letters) - 1)
+            if _normal(_cell_value(rows, position)) != _normal(text):
+                found = _cell_value(rows, position)
+                changes.append(f"trang «{section.sheet}» ô {ref} phải là «{text}» nhưng ghi «{found or ''}»")
+    return changes
+
+
+# Characters TCVN3 (ABC) uses for Vietnamese letters, which Unicode Vietnamese text never contains, and
+# VNI's vowel + accent-letter pairs ('aù' for 'á', 'ñ' for 'đ').
+_TCVN3 = set("¸µ¶·¹¨©ª«¬®¾»¼½ÆÇ×Ø÷øþð¡¢£¤¥¦§")
+_VNI = re.compile(r"[aeiouyâêôAEIOUYÂÊÔ][øûõïù]|ñ|Ñ")
+
+
+def looks_legacy_encoded(text: str) -> bool:
+    return any(ch in _TCVN3 for ch in text) or bool(_VNI.search(text))
+
+
 class StructureError(Exception):
     """The file cannot be read as a report of our template; carries the finding to record."""
 
@@ -108,19 +145,35 @@ class StructureError(Exception):
 
 def read_report(content: bytes, submission_id: str, file_name: str, spec: TemplateSpec,
                 catalogue: dict[str, Check]) -> ParsedReport:
-    """Parse one workbook. Raises StructureError when it is not a readable report of our template."""
+    """Parse one workbook (.xlsx, .xlsm, legacy .xls or .ods with our template's content).
+    Raises StructureError when it is not a readable, safe report of our template."""
+
+    def refuse(check: str, **context: Any) -> StructureError:
+        return StructureError(make_finding(catalogue[check], submission_id, {"file_name": file_name, **context}))
+
+    try:
+        inspection = inspect(content)
+    except UnsafeFile as exc:
+        raise refuse("TH-S-005" if exc.kind == "encrypted" else "TH-S-006", detail=exc.detail) from None
     try:
         workbook = calamine.CalamineWorkbook.from_filelike(io.BytesIO(content))
     except Exception as exc:  # calamine raises unrelated types for foreign files; all mean "unreadable"
-        raise StructureError(make_finding(catalogue["TH-S-001"], submission_id, {
-            "file_name": file_name, "detail": f"{type(exc).__name__}: {exc}"[:200]})) from exc
+        raise refuse("TH-S-001", detail=f"{type(exc).__name__}: {exc}"[:200]) from exc
     with workbook:
         missing = [name for name in spec.sheet_names if name not in workbook.sheet_names]
         if missing:
-            raise StructureError(make_finding(catalogue["TH-S-002"], submission_id, {
-                "file_name": file_name, "detail": ", ".join(f"«{m}»" for m in missing)}))
-        sheets = {name: workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
-                  for name in spec.sheet_names}
+            raise refuse("TH-S-002", detail=", ".join(f"«{m}»" for m in missing))
+        handles = {name: workbook.get_sheet_by_name(name) for name in spec.sheet_names}
+        sheets = {name: sheet.to_python(skip_empty_area=False) for name, sheet in handles.items()}
+        merges = {name: sheet.merged_cell_ranges or [] for name, sheet in handles.items()}
+    moved = _layout_changes(spec, sheets)
+    if moved:
+        raise refuse("TH-S-007", detail="; ".join(moved[:3]))
+    merged = [f"{f.sheet}!{f.cell}" for f in spec.input_fields()
+              if any(r0 <= f.position[0] <= r1 and c0 <= f.position[1] <= c1
+                     for (r0, c0), (r1, c1) in merges[f.sheet] if (r0, c0) != (r1, c1))]
+    if merged:
+        raise refuse("TH-S-008", detail=", ".join(merged[:10]))
     version_field = spec.by_key["template_version"]
     version = _cell_value(sheets[version_field.sheet], version_field.position)
     version_text = convert(version_field, version)[0]
@@ -134,10 +187,15 @@ def read_report(content: bytes, submission_id: str, file_name: str, spec: Templa
     values: dict[str, Any] = {}
     raw_values: dict[str, Any] = {}
     unreadable: set[str] = set()
-    blank, readable_cells, numbers, decimals = [], [], [], []
+    blank, readable_cells, legacy, numbers, decimals = [], [], [], [], []
     for f in spec.fields:
         raw = _cell_value(sheets[f.sheet], f.position)
-        value, readable = convert(f, raw)
+        note = inspection.cell_notes.get((f.sheet, f.cell))
+        if note is not None and raw is None:  # an error value or a formula Excel never computed
+            value, readable, raw = None, False, note
+        else:
+            value, readable = convert(f, raw)
+        legacy.append(f.type == "text" and f.is_input and isinstance(value, str) and looks_legacy_encoded(value))
         values[f.key] = value
         blank.append(raw is None)
         readable_cells.append(readable)
@@ -154,7 +212,9 @@ def read_report(content: bytes, submission_id: str, file_name: str, spec: Templa
         else:
             numbers.append(float(value * MONEY_SCALE) if f.type == "amount" else float(value))
             decimals.append(0.0)
+    notes = [make_finding(catalogue["TH-S-009"], submission_id, {"file_name": file_name})] if inspection.macros else []
     return ParsedReport(submission_id=submission_id, values=values, raw=raw_values, unreadable=unreadable,
+                        notes=notes, legacy=np.array(legacy, dtype=bool),
                         blank=np.array(blank, dtype=bool), readable=np.array(readable_cells, dtype=bool),
                         numbers=np.array(numbers, dtype="float64"),
                         decimals=np.array(decimals, dtype="float64"))

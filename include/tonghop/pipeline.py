@@ -57,6 +57,7 @@ from tonghop.mailer import SMTP_CONN_ID, MailError, send_all, smtp_configured
 from tonghop.notify import owed
 from tonghop.parse import ParsedReport, StructureError, read_report
 from tonghop.rollup import CommuneStatus, rollup
+from tonghop.safety import safe_name
 from tonghop.spec import TemplateSpec, load_spec
 from tonghop.storage import Inbox, LocalOutputs, S3Outputs, open_inbox, open_outputs
 from tonghop.validate import BatchValidator, History
@@ -320,7 +321,7 @@ def _annotate_chunk(job: tuple[str, str, str, list[tuple[InboxFile, str, list[Fi
     inbox, outputs = open_inbox(inbox_location), open_outputs(output_location)
     written = {}
     for item, sid, findings in items:
-        folder = f"{period_id}/annotated/{item.submitted_for or 'unplaced'}"
+        folder = f"{safe_name(period_id)}/annotated/{safe_name(item.submitted_for or 'unplaced')}"
         relative = f"{folder}/{sid[:8]}-{annotated_name(item.file_name)}"
         outputs.write(relative, annotate_workbook(inbox.read(item), findings, item.file_name))
         written[sid] = relative

@@ -161,6 +161,7 @@ def fields_frame(spec: TemplateSpec, reports: Sequence[ParsedReport]) -> pd.Data
     blank = np.vstack([r.blank for r in reports])[:, inputs] if n else np.zeros((0, m), dtype=bool)
     decimals = np.vstack([r.decimals for r in reports])[:, inputs] if n else np.zeros((0, m))
     readable = np.vstack([r.readable for r in reports])[:, inputs] if n else np.zeros((0, m), dtype=bool)
+    legacy = np.vstack([r.legacy for r in reports])[:, inputs] if n else np.zeros((0, m), dtype=bool)
     counts = np.array([f.type == "count" for f in fields])
     text = np.full((n, m), None, dtype=object)
     for j, f in enumerate(fields):
@@ -180,6 +181,7 @@ def fields_frame(spec: TemplateSpec, reports: Sequence[ParsedReport]) -> pd.Data
         "blank": blank.ravel(),
         "text": text.ravel(),
         "readable": readable.ravel(),
+        "legacy_text": legacy.ravel(),
         "number": numbers.ravel(),
         "fraction": np.where(counts, np.mod(numbers, 1), np.nan).ravel(),
         "decimals": np.where([f.decimals is not None for f in fields], decimals, np.nan).ravel(),
@@ -254,7 +256,7 @@ class BatchValidator:
         outcome = run_suites(self.suites, frames, index_columns, docs_dir)
         indexed = {name: frame.set_index(index_columns[name]) for name, frame in frames.items()
                    if name != "fields"}
-        findings: list[Finding] = []
+        findings: list[Finding] = [_with_origin(note, item) for item, report in items for note in report.notes]
         for suite, expectation, rows in outcome.failures:
             check = self.catalogue[expectation["meta"]["check_id"]]
             for row in rows:
