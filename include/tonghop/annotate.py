@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from openpyxl import load_workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.worksheet import Worksheet
@@ -25,10 +26,12 @@ _CELL = re.compile(r"^(?:'(?P<sheet>[^']+)'!)?(?P<cell>[A-Z]{1,3}[0-9]+)$")
 
 
 def safe_text(value: object) -> object:
-    """Text that Excel would run as a formula (=, +, -, @) is prefixed with an apostrophe-like quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
+    """Text as a cell may hold it: control characters dropped (they are illegal in a worksheet), and text that
+    Excel would run as a formula (=, +, -, @) prefixed with an apostrophe."""
+    if not isinstance(value, str):
+        return value
+    value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
 
 
 def _cells(finding: Finding) -> list[tuple[str, str]]:
@@ -45,7 +48,7 @@ def _findings_sheet(ws: Worksheet, findings: Sequence[Finding], file_name: str) 
     errors = sum(f.severity == ERROR for f in findings)
     verdict = ("BÁO CÁO BỊ TỪ CHỐI: cần sửa các lỗi dưới đây rồi gửi lại cả tệp." if errors
                else "Báo cáo được chấp nhận, có cảnh báo cần kiểm tra lại.")
-    ws["A1"] = f"KẾT QUẢ KIỂM TRA TỆP «{file_name}»"
+    ws["A1"] = safe_text(f"KẾT QUẢ KIỂM TRA TỆP «{file_name}»")
     ws["A1"].font = Font(bold=True, size=13)
     ws["A2"] = f"{verdict} Có {errors} lỗi và {len(findings) - errors} cảnh báo."
     ws["A2"].font = Font(bold=True, color="C00000" if errors else "7F6000")
@@ -87,7 +90,7 @@ def annotate_workbook(content: bytes, findings: Sequence[Finding], file_name: st
         worst = ERROR if any(f.severity == ERROR for f in cell_findings) else "warning"
         cell.fill = FILL_ERROR if worst == ERROR else FILL_WARNING
         text = "\n\n".join(f"{SEVERITY_LABELS[f.severity]} {f.check_id}: {f.message}" for f in cell_findings)
-        comment = Comment(text, "tonghop")
+        comment = Comment(safe_text(text), "tonghop")
         comment.width, comment.height = 420, min(60 + 60 * len(cell_findings), 400)
         cell.comment = comment
     ws = wb.create_sheet(FINDINGS_SHEET, 0)

@@ -129,10 +129,18 @@ def list_batches(settings: Settings, period_id: str, reprocess: bool = False) ->
     about `settings.batch_files` files each: the DAG maps one task per batch, never per commune."""
     ctx = PeriodContext.open(settings, period_id)
     items = ctx.inbox.list(period_id)
-    if not reprocess:
-        known = {r["source_key"]: r for r in read_period_submissions(ctx.engine, period_id)}
-        items = [i for i in items if not is_known(i, known)]
+    items = pending(items, read_period_submissions(ctx.engine, period_id), reprocess)
     return list(pack_batches(items, settings.batch_files))
+
+
+def pending(items: Sequence[InboxFile], ledger_rows: Sequence[Mapping[str, Any]],
+            reprocess: bool = False) -> list[InboxFile]:
+    """The files still to process: new ones, and those a run recorded but died before processing."""
+    if reprocess:
+        return list(items)
+    known = {r["source_key"]: r for r in ledger_rows}
+    unfinished = {r["source_key"] for r in ledger_rows if r["status"] == RECEIVED}
+    return [i for i in items if not is_known(i, known) or i.key in unfinished]
 
 
 def _report_row(spec: TemplateSpec, report: ParsedReport) -> dict[str, Any]:
@@ -193,12 +201,13 @@ def start_ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progr
     ledger_rows = read_period_submissions(ctx.engine, ctx.period.id)
     known_ids = {r["submission_id"]: r for r in ledger_rows}
     known_by_key = {r["source_key"]: r for r in ledger_rows}
-    todo = list(items) if reprocess else [i for i in items if not is_known(i, known_by_key)]
+    todo = pending(items, ledger_rows, reprocess)
     todo = [ctx.inbox.describe(i) if i.key not in known_by_key else i for i in todo]
     with clock.stage("read"):
         reads = read_files(ctx.settings, todo, progress)
     fresh = [r for r in reads
-             if r.submission_id not in known_ids or (reprocess and known_ids[r.submission_id]["status"] != DUPLICATE)]
+             if r.submission_id not in known_ids or known_ids[r.submission_id]["status"] == RECEIVED
+             or (reprocess and known_ids[r.submission_id]["status"] != DUPLICATE)]
     arrivals = classify([Arrival(r.item, r.sha256, r.submission_id) for r in fresh], ledger_rows)
     with clock.stage("record"):
         register_files(ctx.engine, [_ledger_row(ctx.period, a) for a in arrivals
@@ -323,7 +332,11 @@ def _annotate_chunk(job: tuple[str, str, str, list[tuple[InboxFile, str, list[Fi
     for item, sid, findings in items:
         folder = f"{safe_name(period_id)}/annotated/{safe_name(item.submitted_for or 'unplaced')}"
         relative = f"{folder}/{sid[:8]}-{annotated_name(item.file_name)}"
-        outputs.write(relative, annotate_workbook(inbox.read(item), findings, item.file_name))
+        try:
+            outputs.write(relative, annotate_workbook(inbox.read(item), findings, item.file_name))
+        except Exception:  # a workbook openpyxl cannot rewrite: the findings still go out, without the copy
+            log.exception("could not annotate %s", item.key)
+            continue
         written[sid] = relative
     return written
 

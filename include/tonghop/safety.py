@@ -79,10 +79,11 @@ def _cell_notes(xml: bytes) -> dict[str, str]:
     notes = {}
     for match in _CELL.finditer(xml):
         ref, attributes, body = match.group(1).decode(), match.group(2), match.group(3) or b""
+        value = _VALUE.search(body)
+        computed = bool(value and value.group(1).strip())
         if b't="e"' in attributes:
-            value = _VALUE.search(body)
-            notes[ref] = value.group(1).decode("utf-8", "replace") if value else "#ERROR"
-        elif b"<f" in body and not _VALUE.search(body):
+            notes[ref] = value.group(1).decode("utf-8", "replace") if computed else "#ERROR"
+        elif b"<f" in body and not computed:  # a formula Excel never computed (e.g. written by a script)
             formula = _FORMULA.search(body)
             text = formula.group(1).decode("utf-8", "replace") if formula and formula.group(1) else ""
             notes[ref] = f"={text}" if text else "=(công thức)"
