@@ -77,7 +77,8 @@ def run_pipeline(inbox: Path, warehouse: str, work: Path) -> dict:
     start = time.perf_counter()
     with stdout.open("w") as out, stderr.open("w") as err:
         process = subprocess.Popen([str(BIN / "tonghop"), "run", "--period", PERIOD, "--inbox", str(inbox),
-                                    "--warehouse", warehouse, "--json"], env=env, stdout=out, stderr=err)
+                                    "--warehouse", warehouse, "--json", "--no-reports"], env=env, stdout=out,
+                                   stderr=err)
         _, status, usage = os.wait4(process.pid, 0)  # this run's own peak RSS (its largest process)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:

@@ -206,6 +206,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _period(settings, args.period)
     summary = run_period(settings, args.period, progress=_progress, reprocess=args.reprocess)
+    if not args.no_reports:  # what the tonghop_reports DAG does after each consolidation
+        from tonghop.pipeline import publish_reports
+
+        summary["reports"] = publish_reports(settings, args.period)
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, default=str))
         return EXIT_OK
@@ -215,6 +219,9 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{ledger['superseded']} superseded + {ledger['duplicate']} duplicate; "
           f"{summary['communes_accepted']}/{summary['expected']} communes in the roll-up. "
           f"Published to {sa.make_url(settings.warehouse).render_as_string(hide_password=True)}")
+    for location in summary.get("reports", []):
+        if location.endswith(".xlsx"):
+            print(f"Consolidated workbook: {location}")
     mail = summary.get("email", {})
     if "error" in mail:
         print(f"E-mail NOT sent (they go out with the next run): {mail['error']}", file=sys.stderr)
@@ -231,8 +238,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _period(settings, args.period)
     hierarchy = load_hierarchy(settings.hierarchy_source)
+    engine = engine_for(settings.warehouse)
+    if args.format in ("xlsx", "png") and not args.out:
+        raise UsageError(f"--format {args.format} writes files: give --out")
     try:
-        doc = unit_report(engine_for(settings.warehouse), load_spec(), hierarchy, args.period, args.unit)
+        if args.format in ("xlsx", "png"):
+            return _write_officer_file(settings, engine, args)
+        doc = unit_report(engine, load_spec(), hierarchy, args.period, args.unit)
     except NotPublished as exc:
         print(f"Chưa có số liệu: {exc}.", file=sys.stderr)
         return EXIT_FINDINGS
@@ -240,6 +252,28 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(json.dumps(doc, ensure_ascii=False, indent=1, default=str))
     else:
         print(format_table(doc))
+    return EXIT_OK
+
+
+def _write_officer_file(settings: Settings, engine: Any, args: argparse.Namespace) -> int:
+    from tonghop.calendar import load_calendar
+    from tonghop.charts import render_all
+    from tonghop.consolidated import load
+    from tonghop.targets import load_targets
+    from tonghop.workbook import workbook_bytes
+
+    data = load(engine, args.period, args.unit)
+    targets = load_targets(settings.targets_path)
+    out = Path(args.out)
+    if args.format == "xlsx":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(workbook_bytes(data, targets, load_calendar(settings.calendar_path).timezone))
+        print(f"Biểu tổng hợp {data.period['name']} — {data.unit.name}: {out}")
+        return EXIT_OK
+    out.mkdir(parents=True, exist_ok=True)
+    for kind, png in render_all(data, targets).items():
+        (out / f"{kind}.png").write_bytes(png)
+        print(f"Biểu đồ: {out / f'{kind}.png'}")
     return EXIT_OK
 
 
@@ -318,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inbox", help="folder or s3://bucket/prefix (S3 through the aws_default connection)")
     p.add_argument("--output", help="folder or s3://bucket/prefix for annotated workbooks, Data Docs, summaries")
     p.add_argument("--warehouse", help="SQLAlchemy URL")
+    p.add_argument("--no-reports", action="store_true",
+                   help="skip the consolidated workbooks and charts (the tonghop_reports DAG's work)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("warehouse", help="schema migrations, the BI role, the data dictionary")
@@ -330,7 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="published figures of a unit with its completeness")
     p.add_argument("--period", required=True)
     p.add_argument("--unit", required=True)
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=("table", "json", "xlsx", "png"), default="table",
+                   help="table or json on screen; xlsx: the consolidated workbook into --out FILE; "
+                        "png: the charts into the folder --out DIR")
+    p.add_argument("--out", help="file (xlsx) or folder (png) to write")
     p.add_argument("--warehouse", help="SQLAlchemy URL")
     p.set_defaults(func=cmd_report)
     return parser

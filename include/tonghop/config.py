@@ -12,6 +12,7 @@
 | TONGHOP_EXPECTATIONS    | <project>/expectations                |
 | TONGHOP_SCOPE           | (all) — a unit code: only its communes are expected |
 | TONGHOP_CONTACTS        | <project>/config/contacts.csv — who receives e-mails |
+| TONGHOP_TARGETS         | <project>/config/targets.yaml — plan targets of provinces and districts |
 | TONGHOP_MAIL_FROM       | sender when the smtp_default connection names none |
 | TONGHOP_BATCH_FILES     | 1500 — files per mapped ingestion task (whole provinces) |
 """
@@ -41,6 +42,7 @@ class Settings:
     contacts_path: Path | None = None
     mail_from: str = "tonghop@localhost"
     batch_files: int = 1500
+    targets_path: Path | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -59,9 +61,10 @@ class Settings:
             contacts_path=Path(env.get("TONGHOP_CONTACTS", PROJECT_ROOT / "config" / "contacts.csv")),
             mail_from=env.get("TONGHOP_MAIL_FROM", "tonghop@localhost"),
             batch_files=int(env.get("TONGHOP_BATCH_FILES", "1500")),
+            targets_path=Path(env.get("TONGHOP_TARGETS", PROJECT_ROOT / "config" / "targets.yaml")),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
-        for key in ("calendar_path", "expectations_dir", "home", "contacts_path"):
+        for key in ("calendar_path", "expectations_dir", "home", "contacts_path", "targets_path"):
             if key in given:
                 given[key] = Path(given[key])
         for key in ("inbox", "output"):

@@ -552,8 +552,10 @@ def notify(settings: Settings, period_id: str, now: dt.datetime | None = None) -
 
 
 def publish_reports(settings: Settings, period_id: str) -> list[str]:
-    """After a consolidation: each province's consolidated report (JSON and text) into the outputs."""
+    """After a consolidation: each province's consolidated report (JSON and text), the consolidated workbooks
+    of the province and its districts, and the province's charts, into the outputs."""
     from tonghop.report import write_unit_reports
+    from tonghop.targets import load_targets
 
     ctx = PeriodContext.open(settings, period_id)
     top = ctx.hierarchy.levels[0]
@@ -561,6 +563,7 @@ def publish_reports(settings: Settings, period_id: str) -> list[str]:
         provinces = [ctx.hierarchy.ancestor(settings.scope, top)]
     else:
         provinces = sorted(u.code for u in ctx.hierarchy.at_level(top))
-    written = write_unit_reports(ctx.engine, ctx.spec, ctx.hierarchy, period_id, provinces, ctx.outputs)
+    written = write_unit_reports(ctx.engine, ctx.spec, ctx.hierarchy, period_id, provinces, ctx.outputs,
+                                 load_targets(settings.targets_path), ctx.calendar.timezone)
     log.info("reports of %s: %s file(s) written", period_id, len(written))
     return written

@@ -175,9 +175,10 @@ def format_table(doc: dict[str, Any]) -> str:
 
 
 def write_unit_reports(engine: sa.Engine, spec: TemplateSpec, hierarchy: Hierarchy, period_id: str,
-                       units: list[str], outputs: Any) -> list[str]:
-    """The consolidated report of each unit, as JSON and as the Vietnamese text table, into the outputs:
-    `<period>/reports/<unit>.json` and `.txt`. Returns the locations written."""
+                       units: list[str], outputs: Any, targets: Any = None, tz: Any = None) -> list[str]:
+    """The consolidated report of each province into the outputs: `<period>/reports/<unit>.json` and `.txt`,
+    the consolidated workbook of the province and of each of its districts (`<period>/reports/<unit>.xlsx`)
+    and the province's charts (`<period>/charts/<unit>/<kind>.png`). Returns the locations written."""
     import json
 
     written = []
@@ -190,4 +191,24 @@ def write_unit_reports(engine: sa.Engine, spec: TemplateSpec, hierarchy: Hierarc
         written.append(outputs.write(f"{base}.json", json.dumps(doc, ensure_ascii=False, indent=1,
                                                                  default=str).encode()))
         written.append(outputs.write(f"{base}.txt", (format_table(doc) + "\n").encode()))
+        if targets is not None:
+            written += write_officer_files(engine, period_id, code, outputs, targets, tz)
+    return written
+
+
+def write_officer_files(engine: sa.Engine, period_id: str, province: str, outputs: Any, targets: Any,
+                        tz: Any) -> list[str]:
+    """Consolidated workbooks of a province and its districts, and the province's charts."""
+    from tonghop.charts import render_all
+    from tonghop.consolidated import load
+    from tonghop.workbook import workbook_bytes
+
+    data = load(engine, period_id, province)
+    written = [outputs.write(f"{period_id}/charts/{province}/{kind}.png", png)
+               for kind, png in render_all(data, targets).items()]
+    written.append(outputs.write(f"{period_id}/reports/{province}.xlsx", workbook_bytes(data, targets, tz)))
+    for child in data.children:
+        if child.level != "commune":
+            written.append(outputs.write(f"{period_id}/reports/{child.code}.xlsx",
+                                         workbook_bytes(load(engine, period_id, child.code), targets, tz)))
     return written
