@@ -70,6 +70,30 @@ class LocalAirflow:
         self.process = subprocess.Popen([str(Path(sys.executable).with_name("airflow")), "standalone"], env=env,
                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
+    def start_api_server(self, log: Path | None = None) -> None:
+        """Only the api-server (UI, REST API, plugins) on a migrated metadata DB: enough for pages and logins."""
+        env = airflow_environment(self.home, self.port, self.password, self.extra_env)
+        airflow = str(Path(sys.executable).with_name("airflow"))
+        subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+        out = open(log or self.home / "api-server.log", "ab")  # noqa: SIM115 - lives as long as the process
+        self.process = subprocess.Popen([airflow, "api-server", "--port", str(self.port), "--workers", "1"], env=env,
+                                        stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_for(self, path: str, timeout: float = 120) -> None:
+        """Until `path` answers 200 (the api-server is up and has loaded the plugins)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process and self.process.poll() is not None:
+                raise RuntimeError(f"airflow exited with {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(f"{self.url}{path}", timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(1)
+        raise TimeoutError(f"{self.url}{path} not answering after {timeout}s")
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)

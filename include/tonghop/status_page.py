@@ -1,0 +1,223 @@
+"""The reporting-status page: a FastAPI app that the Airflow plugin (plugins/tonghop_plugin.py) mounts
+under /tonghop in the api-server, with a link in Airflow's navigation.
+
+For a chosen period: the provinces, then per province its districts (completeness and on-time rates) with
+their communes (status, received time, on time or late, links to the findings and the annotated workbook),
+and the province's charts. It reads the warehouse only. Every route requires an Airflow login: plugin
+endpoints are not protected by Airflow itself, so each one depends on Airflow's own `get_user` (the JWT in
+the `_token` cookie the UI sets at login, or a bearer token) and on the auth manager's view permission.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import jinja2
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from tonghop.config import Settings
+from tonghop.consolidated import STATUS_LABELS, Consolidated, load
+from tonghop.ledger import utc
+from tonghop.numbers import fmt
+from tonghop.report import NotPublished
+from tonghop.rollup import TOTAL
+from tonghop.warehouse import engine_for, ensure_schema
+
+TEMPLATES = Path(__file__).with_name("resources") / "status"
+LOGIN = "/api/v2/auth/login"
+
+
+async def airflow_user(request: Request) -> Any:
+    """The logged-in Airflow user, or 401/403: Airflow's own authentication and view permission."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
+    from airflow.api_fastapi.core_api.security import bearer_scheme, get_user
+
+    credentials = await bearer_scheme(request)
+    user = await get_user(request, None, credentials)
+    if not get_auth_manager().is_authorized_view(access_view=AccessView.WEBSITE, user=user):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "Forbidden")
+    return user
+
+
+User = Annotated[Any, Depends(airflow_user)]
+
+
+@functools.cache
+def _templates() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = lambda v, d=None: fmt(v, d)
+    env.filters["pct"] = lambda v: "" if v is None else fmt(v, 1) + "%"
+    return env
+
+
+def _periods(engine: sa.Engine) -> list[dict[str, Any]]:
+    md = ensure_schema(engine)
+    period, publication = md.tables["dim_period"], md.tables["publication"]
+    query = (sa.select(period.c.period_id, period.c.name, period.c.commune_deadline)
+             .where(period.c.period_id.in_(sa.select(publication.c.period_id)))
+             .order_by(period.c.commune_deadline.desc()))
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _top_units(engine: sa.Engine, period_id: str) -> list[dict[str, Any]]:
+    """The period's provinces (the top level of the published hierarchy) with their completeness."""
+    md = ensure_schema(engine)
+    c, u = md.tables["fact_completeness"], md.tables["dim_unit"]
+    query = (sa.select(c, u.c.name).join(u, u.c.code == c.c.unit_code)
+             .where(c.c.period_id == period_id, c.c.area == TOTAL, u.c.parent_code.is_(None))
+             .order_by(c.c.unit_code))
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def status_document(data: Consolidated, tz: Any) -> dict[str, Any]:
+    """The page's content as data (also served as JSON): sub-units with rates, communes with statuses."""
+    by_child: dict[str, list[dict[str, Any]]] = {c.code: [] for c in data.children}
+    codes = set(by_child)
+    for commune in data.communes:
+        owner = commune.code if commune.code in codes else commune.district_code
+        by_child.setdefault(owner or "", []).append({
+            "code": commune.code, "name": commune.name, "status": commune.status,
+            "status_label": commune.status_label, "on_time": commune.on_time if commune.received_at else None,
+            "received_at": utc(commune.received_at).astimezone(tz).strftime("%d/%m/%Y %H:%M")
+            if commune.received_at else None,
+            "errors": commune.errors, "warnings": commune.warnings, "submission_id": commune.submission_id,
+            "file_name": commune.file_name, "annotated": bool(commune.annotated_path),
+        })
+    children = []
+    for child in data.children:
+        done = child.completeness[TOTAL]
+        children.append({"code": child.code, "name": child.name, "level": child.level,
+                         **{k: done[k] for k in ("expected", "received", "accepted", "accepted_with_warnings",
+                                                 "rejected", "missing", "on_time", "reporting_rate",
+                                                 "on_time_rate")},
+                         "communes": by_child.get(child.code, [])})
+    total = data.unit.completeness[TOTAL]
+    return {
+        "period": {"id": data.period["period_id"], "name": data.period["name"],
+                   "deadline": utc(data.period["commune_deadline"]).astimezone(tz).strftime("%d/%m/%Y %H:%M")},
+        "unit": {"code": data.unit.code, "name": data.unit.name, "level": data.unit.level,
+                 **{k: total[k] for k in ("expected", "received", "accepted", "accepted_with_warnings", "rejected",
+                                          "missing", "on_time", "reporting_rate", "on_time_rate")}},
+        "children": children,
+    }
+
+
+def _base(request: Request) -> str:
+    """Where the app is mounted (/tonghop in the api-server), for links between its pages."""
+    return request.scope.get("root_path", "").rstrip("/")
+
+
+def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> FastAPI:
+    app = FastAPI(title="tonghop — tình hình báo cáo", docs_url=None, redoc_url=None, openapi_url=None)
+
+    def context() -> tuple[Settings, sa.Engine, Any]:
+        from tonghop.calendar import load_calendar
+
+        settings = settings_factory()
+        return settings, engine_for(settings.warehouse), load_calendar(settings.calendar_path).timezone
+
+    @app.exception_handler(HTTPException)
+    async def _login_first(request: Request, exc: HTTPException) -> Response:
+        # A browser without a session goes to Airflow's login and comes back; anything else gets the status.
+        if exc.status_code == status.HTTP_401_UNAUTHORIZED and "text/html" in request.headers.get("accept", ""):
+            return RedirectResponse(f"{LOGIN}?next={quote(str(request.url), safe='')}",
+                                    status_code=status.HTTP_303_SEE_OTHER)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    def _load(engine: sa.Engine, period: str, unit: str) -> Consolidated:
+        try:
+            return load(engine, period, unit)
+        except NotPublished as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"Chưa có số liệu: {exc}") from exc
+
+    @app.get("/", response_class=HTMLResponse)
+    def page(request: Request, user: User, period: str | None = None, unit: str | None = None) -> HTMLResponse:
+        _, engine, tz = context()
+        periods = _periods(engine)
+        if not periods:
+            return HTMLResponse(_templates().get_template("status.html.j2").render(
+                periods=[], period=None, provinces=[], doc=None, charts=[], statuses=STATUS_LABELS, base=_base(request),
+                user="", quote=quote))
+        period = period or periods[0]["period_id"]
+        if period not in {p["period_id"] for p in periods}:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"Kỳ {period} chưa được tổng hợp")
+        provinces = _top_units(engine, period)
+        if unit is None and len(provinces) == 1:
+            unit = provinces[0]["unit_code"]
+        doc = status_document(_load(engine, period, unit), tz) if unit else None
+        from tonghop.charts import CHART_TITLES
+
+        charts = [(kind, title) for kind, title in CHART_TITLES.items()] if doc else []
+        html = _templates().get_template("status.html.j2").render(
+            periods=periods, period=period, provinces=provinces, doc=doc, charts=charts, statuses=STATUS_LABELS,
+            user=getattr(user, "get_name", lambda: "")(), quote=quote, base=_base(request))
+        return HTMLResponse(html)
+
+    @app.get("/api/status")
+    def status_json(user: User, period: str, unit: str) -> JSONResponse:
+        _, engine, tz = context()
+        return JSONResponse(json.loads(json.dumps(status_document(_load(engine, period, unit), tz), default=str)))
+
+    @app.get("/charts/{kind}.png")
+    def chart(user: User, kind: str, period: str, unit: str) -> Response:
+        from tonghop.charts import CHARTS
+        from tonghop.targets import load_targets
+
+        if kind not in CHARTS:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "Không có biểu đồ này")
+        settings, engine, _ = context()
+        png = CHARTS[kind](_load(engine, period, unit), load_targets(settings.targets_path))
+        return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
+
+    def _submission(engine: sa.Engine, submission_id: str) -> dict[str, Any]:
+        md = ensure_schema(engine)
+        table = md.tables["submission"]
+        with engine.connect() as conn:
+            row = conn.execute(sa.select(table).where(table.c.submission_id == submission_id)).first()
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "Không có tệp này")
+        return dict(row._mapping)
+
+    @app.get("/findings/{submission_id}", response_class=HTMLResponse)
+    def findings(request: Request, user: User, submission_id: str) -> HTMLResponse:
+        from tonghop.warehouse import read_findings
+
+        _, engine, tz = context()
+        sub = _submission(engine, submission_id)
+        received = utc(sub["received_at"]).astimezone(tz).strftime("%d/%m/%Y %H:%M")
+        html = _templates().get_template("findings.html.j2").render(
+            sub=sub, received=received, findings=read_findings(engine, submission_id), base=_base(request))
+        return HTMLResponse(html)
+
+    @app.get("/annotated/{submission_id}")
+    def annotated(user: User, submission_id: str) -> Response:
+        from tonghop.safety import safe_name
+        from tonghop.storage import open_outputs
+
+        settings, engine, _ = context()
+        sub = _submission(engine, submission_id)
+        data = open_outputs(settings.output).read(sub["annotated_path"]) if sub["annotated_path"] else None
+        if data is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "Tệp chưa được đánh dấu")
+        name = safe_name(Path(sub["annotated_path"]).name, fallback="bao-cao.xlsx")
+        return Response(data, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        """Unauthenticated liveness (no data): used to wait for the api-server."""
+        return {"status": "ok", "time": dt.datetime.now(dt.UTC).isoformat()}
+
+    return app
