@@ -100,3 +100,31 @@ def warehouse_url(request, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
     return request.getfixturevalue("postgres_url")
+
+
+OFFICER_DISTRICTS = ("829", "836")  # Thành phố Bến Tre (wards and communes) and Huyện Ba Tri
+OFFICER_TARGETS = {"83": 2.0, "836": 10.0}  # poor_rate_max of the test's plan targets
+
+
+@pytest.fixture(scope="session")
+def officer_sample(tmp_path_factory, hierarchy, period):
+    """A published period for Tỉnh Bến Tre where two districts reported (with rejected, warned, late and
+    missing communes) and the other seven sent nothing; the officers' files written as after each run.
+    Returns (settings, manifest)."""
+    from tests import expected as exp
+    from tonghop.pipeline import publish_reports, run_period
+    from tonghop.synth import SampleOptions, generate_sample, manifest_path
+
+    home = tmp_path_factory.mktemp("officer")
+    targets = home / "targets.yaml"
+    targets.write_text("targets:\n" + "".join(f'  - {{unit: "{u}", years: "2026", poor_rate_max: {v}}}\n'
+                                               for u, v in OFFICER_TARGETS.items()), encoding="utf-8")
+    settings = Settings.from_env(home=home, inbox=home / "inbox", output=home / "runs", scope=PROVINCE,
+                                 targets_path=targets, warehouse_url=f"sqlite:///{home / 'warehouse.sqlite'}",
+                                 contacts_path=home / "no-contacts.csv")
+    units = [u for d in OFFICER_DISTRICTS for u in hierarchy.reporting_units(d)]
+    options = SampleOptions(seed=11, error_rate=0.2, warning_rate=0.15, late_rate=0.2, missing_rate=0.12)
+    generate_sample(units, period, hierarchy, settings.inbox_dir, options)
+    run_period(settings, PERIOD)
+    publish_reports(settings, PERIOD)
+    return settings, exp.load(manifest_path(settings.inbox_dir, PERIOD))

@@ -25,14 +25,14 @@ MONEY = ["carried_over", "alloc_central", "alloc_local", "mobilised", "disb_cent
 
 
 def gso_units() -> dict[str, dict[str, Any]]:
-    """commune code → {district, province, urban} straight from the vietnam-provinces JSON."""
+    """commune code → {district, province, urban, name} straight from the vietnam-provinces JSON."""
     data = json.loads((resources.files("vietnam_provinces") / "data" / "nested-divisions.json").read_text("utf-8"))
     out = {}
     for p in data:
         for d in p["districts"]:
             for w in d["wards"]:
                 out[f"{w['code']:05d}"] = {"district": f"{d['code']:03d}", "province": f"{p['code']:02d}",
-                                           "urban": w["name"].startswith(("Phường", "Thị trấn"))}
+                                           "urban": w["name"].startswith(("Phường", "Thị trấn")), "name": w["name"]}
     return out
 
 
@@ -93,3 +93,22 @@ def expected_completeness(manifest: dict[str, Any], unit_code: str, level: str, 
         "rejected": sum(c not in accepted for c in received),
         "on_time": sum(dt.datetime.fromisoformat(sent[c]["received_at"]) <= deadline for c in received),
     }
+
+
+STATUSES = ("not_received", "rejected", "accepted_with_warnings", "accepted")
+
+
+def expected_statuses(manifest: dict[str, Any], unit_code: str, level: str) -> dict[str, str]:
+    """commune → reporting status, from what the generator sent and the mistakes it injected."""
+    sent, accepted, warned = attributed(manifest), accepted_reports(manifest), _warned(manifest)
+    out = {}
+    for commune, info in gso_units().items():
+        if info[level] != unit_code:
+            continue
+        if commune not in sent:
+            out[commune] = "not_received"
+        elif commune not in accepted:
+            out[commune] = "rejected"
+        else:
+            out[commune] = "accepted_with_warnings" if commune in warned else "accepted"
+    return out
