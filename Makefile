@@ -15,7 +15,7 @@ DEMO_PERIOD ?= 2026-FY
 DEMO_UNIT ?= 83
 DEMO_HOME := $(CURDIR)/var/demo
 
-.PHONY: install demo test lint up airflow-ui bench requirements clean
+.PHONY: install demo test lint browser up airflow-ui bench requirements clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,11 +44,25 @@ demo: $(STAMP) $(AIRFLOW_HOME)/.migrated
 	@echo
 	TONGHOP_HOME=$(DEMO_HOME) $(BIN)/tonghop report --period $(DEMO_PERIOD) --unit $(DEMO_UNIT)
 	@echo
+	TONGHOP_HOME=$(DEMO_HOME) $(BIN)/tonghop report --period $(DEMO_PERIOD) --unit $(DEMO_UNIT) --format xlsx \
+		--out $(DEMO_HOME)/tong-hop-$(DEMO_UNIT).xlsx
+	TONGHOP_HOME=$(DEMO_HOME) $(BIN)/tonghop report --period $(DEMO_PERIOD) --unit $(DEMO_UNIT) --format png \
+		--out $(DEMO_HOME)/charts
+	@echo
 	@echo "Data Docs:           $$(ls $(DEMO_HOME)/runs/$(DEMO_PERIOD)/runs/*/*/data_docs/index.html)"
 	@echo "Annotated workbooks: $(DEMO_HOME)/runs/$(DEMO_PERIOD)/annotated/"
 
+# Debian's Chromium and its WebDriver, for the browser test of the status page (apt, as root or through sudo).
+CHROMEDRIVER := /usr/bin/chromedriver
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+$(CHROMEDRIVER):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver > /dev/null
+
+browser: $(CHROMEDRIVER)
+
 ## test: the whole test suite (needs the local PostgreSQL; in CI a missing server fails the run)
-test: $(STAMP)
+test: $(STAMP) $(CHROMEDRIVER)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 

@@ -3,8 +3,16 @@
 
 Runs whenever a period has been consolidated (the `tonghop_consolidated_period` asset, emitted by the
 `consolidate` task of `tonghop_period` and `tonghop_ingest` with the period in the event's extra): writes
-each province's consolidated report — figures, completeness, the rejected communes — as JSON and as the
-Vietnamese text table to the outputs (`<period>/reports/<province>.json|.txt`).
+to the outputs, for each province:
+
+- the consolidated report — figures, completeness, the rejected communes — as JSON and as the Vietnamese
+  text table (`<period>/reports/<province>.json|.txt`);
+- the consolidated workbooks of the province and of each of its districts in the official layout
+  (`<period>/reports/<unit>.xlsx`), with the plan targets of `config/targets.yaml` judged;
+- the charts: poverty rates by district with the province average and the target, reporting completeness
+  by district, disbursement by project (`<period>/charts/<province>/*.png`).
+
+The same figures are on the reporting-status page (Airflow UI: *Browse → Tình hình báo cáo*).
 """
 
 from __future__ import annotations

@@ -108,3 +108,8 @@ def test_period_under_a_real_scheduler(tmp_path, hierarchy, period):
     assert (home / "runs" / PERIOD / "reports" / f"{PROVINCE}.json").is_file()
     report = json.loads((home / "runs" / PERIOD / "reports" / f"{PROVINCE}.json").read_text(encoding="utf-8"))
     assert report["completeness"]["received"] == len(manifest["reports"])
+    # the officers' files of the asset-triggered DAG: the province's and the district's workbooks, the charts
+    for unit in (PROVINCE, DISTRICT):
+        assert (home / "runs" / PERIOD / "reports" / f"{unit}.xlsx").stat().st_size > 5_000
+    charts = home / "runs" / PERIOD / "charts" / PROVINCE
+    assert sorted(p.name for p in charts.iterdir()) == ["completeness.png", "disbursement.png", "poverty_rates.png"]
