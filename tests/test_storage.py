@@ -3,6 +3,7 @@ in PostgreSQL, driven through the installed CLI as an operator would."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -15,6 +16,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
+from openpyxl import load_workbook
 
 from tests import expected as exp
 from tests.conftest import DISTRICT, PERIOD, PROVINCE
@@ -94,4 +96,11 @@ def test_s3_inbox_and_outputs_with_a_postgresql_warehouse(s3, postgres_url, tmp_
     docs = next(k for k in written if k.endswith("/data_docs/index.html"))
     head = s3.head_object(Bucket=BUCKET, Key=docs)
     assert head["ContentType"].startswith("text/html")
+    # the officers' workbooks and charts are stored with the run's outputs, in S3 too
+    workbook = s3.get_object(Bucket=BUCKET, Key=f"outputs/{PERIOD}/reports/{DISTRICT}.xlsx")["Body"].read()
+    assert load_workbook(io.BytesIO(workbook))["Hộ nghèo, cận nghèo"]["A5"].value == "Báo cáo năm 2026 — Huyện Ba Tri"
+    assert {f"outputs/{PERIOD}/reports/{PROVINCE}.xlsx", f"outputs/{PERIOD}/charts/{PROVINCE}/poverty_rates.png",
+            f"outputs/{PERIOD}/charts/{PROVINCE}/completeness.png"} <= set(written)
+    assert s3.head_object(Bucket=BUCKET, Key=f"outputs/{PERIOD}/charts/{PROVINCE}/completeness.png")[
+        "ContentType"] == "image/png"
     engine.dispose()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import mimetypes
 import os
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
@@ -145,10 +146,9 @@ class S3Outputs:
         self.client = client or s3_client()
 
     def write(self, relative: str, data: bytes) -> str:
-        content_type = {".html": "text/html; charset=utf-8", ".json": "application/json",
-                        ".css": "text/css", ".js": "application/javascript",
-                        ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}.get(
-            PurePosixPath(relative).suffix, "application/octet-stream")
+        content_type = mimetypes.guess_type(PurePosixPath(relative).name)[0] or "application/octet-stream"
+        if content_type.startswith("text/"):
+            content_type += "; charset=utf-8"
         self.client.put_object(Bucket=self.bucket, Key=_join(self.prefix, relative), Body=data,
                                ContentType=content_type)
         return self.uri(relative)
