@@ -83,6 +83,14 @@ class Consolidated:
     def rejected(self) -> list[CommuneRow]:
         return [c for c in self.communes if c.status == REJECTED]
 
+    def communes_by_child(self) -> dict[str, list[CommuneRow]]:
+        """Each sub-unit's communes (a commune sub-unit: itself)."""
+        out: dict[str, list[CommuneRow]] = {c.code: [] for c in self.children}
+        for commune in self.communes:
+            owner = commune.code if commune.code in out else commune.district_code
+            out.setdefault(owner or "", []).append(commune)
+        return out
+
 
 def _by_unit_area(conn: sa.Connection, table: sa.Table, period_id: str, codes: list[str]) -> dict:
     out: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
@@ -137,13 +145,21 @@ def _unit_total(conn: sa.Connection, md: sa.MetaData, table: str, period_id: str
     return [dict(r._mapping) for r in conn.execute(query)]
 
 
-def load(engine: sa.Engine, period_id: str, unit_code: str) -> Consolidated:
+def read_units(engine: sa.Engine) -> dict[str, dict[str, Any]]:
+    """dim_unit by code (pass it to `load` when loading many units of one warehouse)."""
+    dim_unit = ensure_schema(engine).tables["dim_unit"]
+    with engine.connect() as conn:
+        return {r.code: dict(r._mapping) for r in conn.execute(sa.select(dim_unit))}
+
+
+def load(engine: sa.Engine, period_id: str, unit_code: str, units: dict[str, dict[str, Any]] | None = None
+         ) -> Consolidated:
     """The published period as seen from a province or district (any non-commune unit)."""
     md = ensure_schema(engine)
-    dim_unit, dim_period = md.tables["dim_unit"], md.tables["dim_period"]
+    dim_period = md.tables["dim_period"]
+    units = units if units is not None else read_units(engine)
     with engine.connect() as conn:
         period = conn.execute(sa.select(dim_period).where(dim_period.c.period_id == period_id)).first()
-        units = {r.code: dict(r._mapping) for r in conn.execute(sa.select(dim_unit))}
         if period is None or unit_code not in units:
             raise NotPublished(f"kỳ {period_id} chưa được tổng hợp cho đơn vị {unit_code}")
         children_of: dict[str, list[str]] = defaultdict(list)

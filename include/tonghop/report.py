@@ -191,7 +191,8 @@ def write_unit_reports(engine: sa.Engine, spec: TemplateSpec, hierarchy: Hierarc
         written.append(outputs.write(f"{base}.json", json.dumps(doc, ensure_ascii=False, indent=1,
                                                                  default=str).encode()))
         written.append(outputs.write(f"{base}.txt", (format_table(doc) + "\n").encode()))
-        if targets is not None:
+        # A province from which nothing arrived gets no workbook of blanks (its completeness is on the page).
+        if targets is not None and doc["completeness"]["received"]:
             written += write_officer_files(engine, period_id, code, outputs, targets, tz)
     return written
 
@@ -200,15 +201,16 @@ def write_officer_files(engine: sa.Engine, period_id: str, province: str, output
                         tz: Any) -> list[str]:
     """Consolidated workbooks of a province and its districts, and the province's charts."""
     from tonghop.charts import render_all
-    from tonghop.consolidated import load
+    from tonghop.consolidated import load, read_units
     from tonghop.workbook import workbook_bytes
 
-    data = load(engine, period_id, province)
+    units = read_units(engine)
+    data = load(engine, period_id, province, units)
     written = [outputs.write(f"{period_id}/charts/{province}/{kind}.png", png)
                for kind, png in render_all(data, targets).items()]
     written.append(outputs.write(f"{period_id}/reports/{province}.xlsx", workbook_bytes(data, targets, tz)))
     for child in data.children:
         if child.level != "commune":
             written.append(outputs.write(f"{period_id}/reports/{child.code}.xlsx",
-                                         workbook_bytes(load(engine, period_id, child.code), targets, tz)))
+                                         workbook_bytes(load(engine, period_id, child.code, units), targets, tz)))
     return written

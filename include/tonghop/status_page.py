@@ -83,18 +83,16 @@ def _top_units(engine: sa.Engine, period_id: str) -> list[dict[str, Any]]:
 
 def status_document(data: Consolidated, tz: Any) -> dict[str, Any]:
     """The page's content as data (also served as JSON): sub-units with rates, communes with statuses."""
-    by_child: dict[str, list[dict[str, Any]]] = {c.code: [] for c in data.children}
-    codes = set(by_child)
-    for commune in data.communes:
-        owner = commune.code if commune.code in codes else commune.district_code
-        by_child.setdefault(owner or "", []).append({
-            "code": commune.code, "name": commune.name, "status": commune.status,
-            "status_label": commune.status_label, "on_time": commune.on_time if commune.received_at else None,
-            "received_at": utc(commune.received_at).astimezone(tz).strftime("%d/%m/%Y %H:%M")
-            if commune.received_at else None,
-            "errors": commune.errors, "warnings": commune.warnings, "submission_id": commune.submission_id,
-            "file_name": commune.file_name, "annotated": bool(commune.annotated_path),
-        })
+    def commune(c: Any) -> dict[str, Any]:
+        return {
+            "code": c.code, "name": c.name, "status": c.status, "status_label": c.status_label,
+            "on_time": c.on_time if c.received_at else None,
+            "received_at": utc(c.received_at).astimezone(tz).strftime("%d/%m/%Y %H:%M") if c.received_at else None,
+            "errors": c.errors, "warnings": c.warnings, "submission_id": c.submission_id, "file_name": c.file_name,
+            "annotated": bool(c.annotated_path),
+        }
+
+    by_child = {code: [commune(c) for c in rows] for code, rows in data.communes_by_child().items()}
     children = []
     for child in data.children:
         done = child.completeness[TOTAL]

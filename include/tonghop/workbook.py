@@ -21,7 +21,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from tonghop.annotate import safe_text
-from tonghop.consolidated import AREA_LABELS, AREAS, Consolidated, UnitFigures
+from tonghop.consolidated import AREA_LABELS, AREAS, NOT_RECEIVED, Consolidated, UnitFigures
 from tonghop.ledger import utc
 from tonghop.numbers import fmt
 from tonghop.rollup import TOTAL
@@ -214,79 +214,63 @@ def _households(ws: Worksheet, data: Consolidated, targets: Targets) -> None:
             sheet.note(f"• {unit.name}: chỉ tiêu {assessment.target.describe()} — {verdict}{detail}")
 
 
-def _deprivations(ws: Worksheet, data: Consolidated) -> None:
-    columns = [
-        Column("", "Chiều thiếu hụt", _get("dimension"), None, 18),
-        Column("Hộ nghèo", "Số hộ thiếu hụt", _get("poor"), COUNT, 12),
-        Column("Hộ nghèo", "Tỷ lệ so với hộ nghèo (%)", _get("poor_share"), RATE, 12),
-        Column("Hộ cận nghèo", "Số hộ thiếu hụt", _get("near_poor"), COUNT, 12),
-        Column("Hộ cận nghèo", "Tỷ lệ so với hộ cận nghèo (%)", _get("near_poor_share"), RATE, 12),
-    ]
-    sheet = _Sheet(ws, data, "MỨC ĐỘ THIẾU HỤT CÁC DỊCH VỤ XÃ HỘI CƠ BẢN",
-                   "Số hộ nghèo, hộ cận nghèo thiếu hụt từng chỉ số (Nghị định 07/2021/NĐ-CP). Đơn vị tính: hộ",
-                   columns, first_header="Chỉ số")
-    ws.column_dimensions["B"].width = 45
-    for row in data.deprivations:
-        sheet.line(row.get("number", ""), row.get("label", row["indicator"]), row)
+def _available(row: dict[str, Any]) -> Any:
+    return sum(row[k] for k in ("carried_over", "alloc_central", "alloc_local", "mobilised"))
 
 
-def _funding(ws: Worksheet, data: Consolidated) -> None:
-    def available(row: dict[str, Any]) -> Any:
-        return sum(row[k] for k in ("carried_over", "alloc_central", "alloc_local", "mobilised"))
+def _disbursed(row: dict[str, Any]) -> Any:
+    return sum(row[k] for k in ("disb_central", "disb_local", "disb_mobilised"))
 
-    def disbursed(row: dict[str, Any]) -> Any:
-        return sum(row[k] for k in ("disb_central", "disb_local", "disb_mobilised"))
 
-    columns = [
-        Column("", "Số xã thuộc đối tượng", _get("eligible_units"), COUNT, 9),
-        Column("Kinh phí được giao", "Năm trước chuyển sang", _get("carried_over"), MONEY, 13),
-        Column("Kinh phí được giao", "NSTW", _get("alloc_central"), MONEY, 13),
-        Column("Kinh phí được giao", "NSĐP", _get("alloc_local"), MONEY, 13),
-        Column("Kinh phí được giao", "Lồng ghép, huy động", _get("mobilised"), MONEY, 13),
-        Column("Kinh phí được giao", "Tổng", available, MONEY, 14),
-        Column("Giải ngân", "NSTW", _get("disb_central"), MONEY, 13),
-        Column("Giải ngân", "NSĐP", _get("disb_local"), MONEY, 13),
-        Column("Giải ngân", "Lồng ghép, huy động", _get("disb_mobilised"), MONEY, 13),
-        Column("Giải ngân", "Tổng", disbursed, MONEY, 14),
-        Column("", "Tỷ lệ giải ngân (%)", _get("disbursement_rate"), RATE, 10),
-    ]
-    sheet = _Sheet(ws, data, "KINH PHÍ THỰC HIỆN CHƯƠNG TRÌNH THEO DỰ ÁN",
-                   "Tỷ lệ giải ngân = giải ngân ÷ (năm trước chuyển sang + được giao + huy động). "
-                   "Đơn vị tính: triệu đồng", columns, first_header="Dự án, tiểu dự án")
-    ws.column_dimensions["B"].width = 50
-    for row in data.funding:
-        if row["component"] == "total":
+DEPRIVATION_COLUMNS = [
+    Column("", "Chiều thiếu hụt", _get("dimension"), None, 18),
+    Column("Hộ nghèo", "Số hộ thiếu hụt", _get("poor"), COUNT, 12),
+    Column("Hộ nghèo", "Tỷ lệ so với hộ nghèo (%)", _get("poor_share"), RATE, 12),
+    Column("Hộ cận nghèo", "Số hộ thiếu hụt", _get("near_poor"), COUNT, 12),
+    Column("Hộ cận nghèo", "Tỷ lệ so với hộ cận nghèo (%)", _get("near_poor_share"), RATE, 12),
+]
+FUNDING_COLUMNS = [
+    Column("", "Số xã thuộc đối tượng", _get("eligible_units"), COUNT, 9),
+    Column("Kinh phí được giao", "Năm trước chuyển sang", _get("carried_over"), MONEY, 13),
+    Column("Kinh phí được giao", "NSTW", _get("alloc_central"), MONEY, 13),
+    Column("Kinh phí được giao", "NSĐP", _get("alloc_local"), MONEY, 13),
+    Column("Kinh phí được giao", "Lồng ghép, huy động", _get("mobilised"), MONEY, 13),
+    Column("Kinh phí được giao", "Tổng", _available, MONEY, 14),
+    Column("Giải ngân", "NSTW", _get("disb_central"), MONEY, 13),
+    Column("Giải ngân", "NSĐP", _get("disb_local"), MONEY, 13),
+    Column("Giải ngân", "Lồng ghép, huy động", _get("disb_mobilised"), MONEY, 13),
+    Column("Giải ngân", "Tổng", _disbursed, MONEY, 14),
+    Column("", "Tỷ lệ giải ngân (%)", _get("disbursement_rate"), RATE, 10),
+]
+OUTPUT_COLUMNS = [
+    Column("", "Đơn vị tính", _get("unit"), None, 9),
+    Column("", "Kế hoạch năm", _get("plan"), COUNT, 12),
+    Column("", "Thực hiện trong kỳ", _get("achieved"), COUNT, 12),
+    Column("", "Lũy kế từ đầu năm", _get("cumulative"), COUNT, 12),
+    Column("", "Lũy kế so với kế hoạch (%)", _get("achievement_rate"), RATE, 12),
+]
+
+
+def _rows_sheet(ws: Worksheet, data: Consolidated, title: str, note: str, columns: Sequence[Column],
+                first_header: str, rows: list[dict[str, Any]], key: str, label_width: float) -> None:
+    """A sheet of the unit's own figures, one row per indicator or component (and its total row, if any)."""
+    sheet = _Sheet(ws, data, title, note, columns, first_header=first_header)
+    ws.column_dimensions["B"].width = label_width
+    for row in rows:
+        if row[key] == "total":
             sheet.line("", "Tổng cộng", row, bold=True)
         else:
-            sheet.line(row.get("number", ""), row.get("label", row["component"]), row)
-
-
-def _outputs(ws: Worksheet, data: Consolidated) -> None:
-    columns = [
-        Column("", "Đơn vị tính", _get("unit"), None, 9),
-        Column("", "Kế hoạch năm", _get("plan"), COUNT, 12),
-        Column("", "Thực hiện trong kỳ", _get("achieved"), COUNT, 12),
-        Column("", "Lũy kế từ đầu năm", _get("cumulative"), COUNT, 12),
-        Column("", "Lũy kế so với kế hoạch (%)", _get("achievement_rate"), RATE, 12),
-    ]
-    sheet = _Sheet(ws, data, "KẾT QUẢ THỰC HIỆN CÁC CHỈ TIÊU", "Lũy kế từ đầu năm so với kế hoạch năm",
-                   columns, first_header="Chỉ tiêu")
-    ws.column_dimensions["B"].width = 50
-    for row in data.outputs:
-        sheet.line(row.get("number", ""), row.get("label", row["indicator"]), row)
+            sheet.line(row.get("number", ""), row.get("label", row[key]), row)
 
 
 def _completeness(ws: Worksheet, data: Consolidated, tz: ZoneInfo) -> None:
     deadline = _local(data.period["commune_deadline"], tz)
     sheet = _Sheet(ws, data, "TÌNH HÌNH BÁO CÁO CỦA CÁC XÃ",
                    f"Hạn xã gửi báo cáo: {deadline}. Đúng hạn = có tệp nhận được trước hạn.", COMPLETENESS_COLUMNS)
-    codes = {c.code for c in data.children}
-    missing_by_child: dict[str, list[str]] = {c.code: [] for c in data.children}
-    for commune in data.missing:
-        owner = commune.code if commune.code in codes else commune.district_code
-        missing_by_child.setdefault(owner or "", []).append(commune.name)
+    by_child = data.communes_by_child()
     for i, child in enumerate(data.children, start=1):
-        values = {**child.completeness[TOTAL], "missing_names": ", ".join(missing_by_child.get(child.code, []))}
+        missing = [c.name for c in by_child[child.code] if c.status == NOT_RECEIVED]
+        values = {**child.completeness[TOTAL], "missing_names": ", ".join(missing)}
         sheet.line(str(i), child.name, values)
     total = {**data.unit.completeness[TOTAL], "missing_names": ""}
     sheet.line("", f"Tổng cộng {data.unit.name}", total, bold=True)
@@ -316,9 +300,19 @@ def _completeness(ws: Worksheet, data: Consolidated, tz: ZoneInfo) -> None:
 def build_workbook(data: Consolidated, targets: Targets, tz: ZoneInfo) -> Workbook:
     wb = Workbook()
     wb.remove(wb.active)
-    writers = (lambda ws: _households(ws, data, targets), lambda ws: _deprivations(ws, data),
-               lambda ws: _funding(ws, data), lambda ws: _outputs(ws, data),
-               lambda ws: _completeness(ws, data, tz))
+    writers = (
+        lambda ws: _households(ws, data, targets),
+        lambda ws: _rows_sheet(ws, data, "MỨC ĐỘ THIẾU HỤT CÁC DỊCH VỤ XÃ HỘI CƠ BẢN",
+                               "Số hộ nghèo, hộ cận nghèo thiếu hụt từng chỉ số (Nghị định 07/2021/NĐ-CP). "
+                               "Đơn vị tính: hộ", DEPRIVATION_COLUMNS, "Chỉ số", data.deprivations, "indicator", 45),
+        lambda ws: _rows_sheet(ws, data, "KINH PHÍ THỰC HIỆN CHƯƠNG TRÌNH THEO DỰ ÁN",
+                               "Tỷ lệ giải ngân = giải ngân ÷ (năm trước chuyển sang + được giao + huy động). "
+                               "Đơn vị tính: triệu đồng", FUNDING_COLUMNS, "Dự án, tiểu dự án", data.funding,
+                               "component", 50),
+        lambda ws: _rows_sheet(ws, data, "KẾT QUẢ THỰC HIỆN CÁC CHỈ TIÊU", "Lũy kế từ đầu năm so với kế hoạch năm",
+                               OUTPUT_COLUMNS, "Chỉ tiêu", data.outputs, "indicator", 50),
+        lambda ws: _completeness(ws, data, tz),
+    )
     for name, write in zip(SHEETS, writers, strict=True):
         write(wb.create_sheet(name))
     wb.properties.title = f"Tổng hợp {data.period['name']} — {data.unit.name}"
