@@ -150,6 +150,7 @@ def main() -> int:
     try:
         airflow.wait_healthy()
         print(f"Airflow is up: {airflow.url}  (login: {USER} / {airflow.password}); logs in {home}/standalone.log")
+        print(f"Reporting-status page: {airflow.url}/tonghop/ (in the UI: Browse → Tình hình báo cáo)")
         print("Press Ctrl+C to stop.")
         airflow.process.wait()
     except KeyboardInterrupt:
