@@ -195,7 +195,10 @@ def start_ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progr
     With `run_dir` (relative to the outputs), the batch's GX Data Docs are built in `run_dir/data_docs`;
     reports with findings get an annotated copy of their workbook under `<period>/annotated/`."""
     spec, clock = ctx.spec, Stopwatch()
-    # Importing Great Expectations costs seconds; do it while the files are read in other processes.
+    # Importing Great Expectations costs seconds; do it while the files are read in other processes. It imports
+    # sqlalchemy.orm, which SQLAlchemy also imports lazily in this thread (reflection on PostgreSQL): import it
+    # first, or both threads may meet it half-initialised ("partially initialized module", seen once in CI).
+    importlib.import_module("sqlalchemy.orm")
     gx_import = threading.Thread(target=importlib.import_module, args=("great_expectations",), daemon=True)
     gx_import.start()
     ledger_rows = read_period_submissions(ctx.engine, ctx.period.id)
