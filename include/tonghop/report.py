@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -11,6 +12,7 @@ from tonghop.hierarchy import Hierarchy
 from tonghop.numbers import fmt
 from tonghop.rollup import TOTAL
 from tonghop.spec import TemplateSpec
+from tonghop.targets import Targets
 from tonghop.warehouse import ensure_schema
 
 COMPLETENESS_KEYS = ("expected", "received", "accepted", "accepted_with_warnings", "rejected", "missing",
@@ -175,7 +177,7 @@ def format_table(doc: dict[str, Any]) -> str:
 
 
 def write_unit_reports(engine: sa.Engine, spec: TemplateSpec, hierarchy: Hierarchy, period_id: str,
-                       units: list[str], outputs: Any, targets: Any = None, tz: Any = None) -> list[str]:
+                       units: list[str], outputs: Any, targets: Targets, tz: ZoneInfo) -> list[str]:
     """The consolidated report of each province into the outputs: `<period>/reports/<unit>.json` and `.txt`,
     the consolidated workbook of the province and of each of its districts (`<period>/reports/<unit>.xlsx`)
     and the province's charts (`<period>/charts/<unit>/<kind>.png`). Returns the locations written."""
@@ -192,13 +194,13 @@ def write_unit_reports(engine: sa.Engine, spec: TemplateSpec, hierarchy: Hierarc
                                                                  default=str).encode()))
         written.append(outputs.write(f"{base}.txt", (format_table(doc) + "\n").encode()))
         # A province from which nothing arrived gets no workbook of blanks (its completeness is on the page).
-        if targets is not None and doc["completeness"]["received"]:
+        if doc["completeness"]["received"]:
             written += write_officer_files(engine, period_id, code, outputs, targets, tz)
     return written
 
 
-def write_officer_files(engine: sa.Engine, period_id: str, province: str, outputs: Any, targets: Any,
-                        tz: Any) -> list[str]:
+def write_officer_files(engine: sa.Engine, period_id: str, province: str, outputs: Any, targets: Targets,
+                        tz: ZoneInfo) -> list[str]:
     """Consolidated workbooks of a province and its districts, and the province's charts."""
     from tonghop.charts import render_all
     from tonghop.consolidated import load, read_units
