@@ -94,6 +94,7 @@ def test_bombs_are_refused_fast_in_bounded_memory(make, hierarchy, period):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert caught.value.finding.check_id == "TH-S-006"
+    print(f"{make}: refused in {seconds:.3f} s, peak {peak / 2**20:.1f} MiB")
     assert seconds < 1.0, seconds
     assert peak < 200 * 1024 * 1024, peak
 

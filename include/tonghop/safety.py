@@ -112,6 +112,10 @@ def inspect(content: bytes) -> Inspection:
     except (zipfile.BadZipFile, OSError, ValueError):
         return Inspection("other")
     budget = min(MAX_INFLATED, max(len(content), 1) * MAX_RATIO)
+    # The declared sizes refuse an ordinary bomb without inflating anything; a header that lies is caught
+    # by the budget while inflating (zipfile also stops at the declared size and then fails its CRC check).
+    if sum(info.file_size for info in infos) > budget:
+        raise UnsafeFile("unsafe", f"giải nén vượt quá {MAX_INFLATED // (1024 * 1024)} MB")
     parts: dict[str, bytes] = {}
     try:
         for info in infos:
