@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,8 @@ os.environ.update({
     "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
     "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    # API tokens are signed with HS512, which wants a key of at least 64 bytes (Airflow's default is shorter).
+    "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
 })
 for name in [k for k in os.environ if k.startswith("TONGHOP_")]:
     del os.environ[name]

@@ -31,7 +31,7 @@ def airflow_environment(home: Path, port: int, password: str, extra: dict[str, s
     passwords.write_text(json.dumps({USER: password}), encoding="utf-8")
     secret_file = home / "jwt_secret"
     if not secret_file.exists():
-        secret_file.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        secret_file.write_text(secrets.token_urlsafe(64), encoding="utf-8")  # HS512: ≥ 64 bytes
     bin_dir = str(Path(sys.executable).parent)
     env = {
         **os.environ,
