@@ -108,8 +108,11 @@ def test_publication_versions_keep_history(published, hierarchy, period):
     resend = settings.home / "resend"
     generate_sample([commune], period, hierarchy, resend, SampleOptions(seed=99, late_rate=0))
     (source,) = list(resend.rglob("*.xlsx"))
-    target = settings.inbox_dir / PERIOD / PROVINCE / commune.code / "sua-lai.xlsx"
+    folder = settings.inbox_dir / PERIOD / PROVINCE / commune.code
+    later = max(f.stat().st_mtime for f in folder.iterdir()) + 3600  # received after the first, in the window
+    target = folder / "sua-lai.xlsx"
     target.write_bytes(source.read_bytes())
+    os.utime(target, (later, later))
     run_period(settings, PERIOD)
     assert [p["version"] for p in read_table(engine, "publication", period_id=PERIOD)] == [1, 2]
     after = next(r for r in read_table(engine, "fact_households", unit_code=DISTRICT, area="total"))
@@ -138,7 +141,8 @@ def test_a_reader_never_sees_half_a_publication(published):
     # Drop a commune's accepted report so the figures change, then publish while the reader looks.
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE submission SET error_count = 1 WHERE status = 'accepted' AND submission_id IN "
-                             "(SELECT submission_id FROM submission WHERE status = 'accepted' LIMIT 1)"))
+                             "(SELECT submission_id FROM submission WHERE status = 'accepted' "
+                             "ORDER BY submission_id LIMIT 1)"))
     inside, resume, seen = threading.Event(), threading.Event(), {}
 
     def pause(conn, cursor, statement, parameters, context, executemany):
@@ -155,8 +159,9 @@ def test_a_reader_never_sees_half_a_publication(published):
         during = snapshot()
     finally:
         resume.set()
-        worker.join(60)
+        worker.join(300)
         sa.event.remove(engine, "after_cursor_execute", pause)
+    assert not worker.is_alive(), "the publication did not finish"
     new = snapshot()
     assert during == old
     # One commune row fewer; its district's and province's area rows may go too if it was the only one there.
