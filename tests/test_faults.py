@@ -58,38 +58,38 @@ def test_connection_dropped_during_publish(sample, postgres_url):
     """The PostgreSQL backend is killed just before the publication commits: nothing of the new version is
     visible, the previous one stays whole, and the retry publishes exactly what an undisturbed run does."""
     name = f"{sa.make_url(postgres_url).database}_ref"
-    _admin(f'CREATE DATABASE "{name}"')
     reference = f"{PG_URL}/{name}"
-    run_period(dataclasses.replace(sample, warehouse_url=reference), PERIOD)
-
-    settings = dataclasses.replace(sample, warehouse_url=postgres_url)
-    ctx = PeriodContext.open(settings, PERIOD)
-    _, annotations = start_ingest(ctx, ctx.inbox.list(PERIOD))
-    annotations.finish()
-    engine = engine_for(postgres_url)
-    killed = []
-
-    def kill_backend(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("INSERT INTO PUBLICATION") and not killed:
-            pid = conn.connection.driver_connection.info.backend_pid
-            admin = sa.create_engine(f"{PG_URL}/postgres", isolation_level="AUTOCOMMIT")
-            with admin.connect() as other:
-                other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-            admin.dispose()
-            killed.append(pid)
-
-    sa.event.listen(engine, "before_cursor_execute", kill_backend)
+    _admin(f'CREATE DATABASE "{name}"')
     try:
-        with pytest.raises(sa.exc.OperationalError):
-            consolidate(settings, PERIOD)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", kill_backend)
-    assert killed
-    half = snapshot(postgres_url)
-    assert half["publication"] == [] and half["fact_households"] == [] and half["fact_completeness"] == []
-    engine.dispose()
-    consolidate(settings, PERIOD)  # the retry
-    try:
+        run_period(dataclasses.replace(sample, warehouse_url=reference), PERIOD)
+
+        settings = dataclasses.replace(sample, warehouse_url=postgres_url)
+        ctx = PeriodContext.open(settings, PERIOD)
+        _, annotations = start_ingest(ctx, ctx.inbox.list(PERIOD))
+        annotations.finish()
+        engine = engine_for(postgres_url)
+        killed = []
+
+        def kill_backend(conn, cursor, statement, parameters, context, executemany):
+            if statement.lstrip().upper().startswith("INSERT INTO PUBLICATION") and not killed:
+                pid = conn.connection.driver_connection.info.backend_pid
+                admin = sa.create_engine(f"{PG_URL}/postgres", isolation_level="AUTOCOMMIT")
+                with admin.connect() as other:
+                    other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                admin.dispose()
+                killed.append(pid)
+
+        sa.event.listen(engine, "before_cursor_execute", kill_backend)
+        try:
+            with pytest.raises(sa.exc.OperationalError):
+                consolidate(settings, PERIOD)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", kill_backend)
+        assert killed
+        half = snapshot(postgres_url)
+        assert half["publication"] == [] and half["fact_households"] == [] and half["fact_completeness"] == []
+        engine.dispose()
+        consolidate(settings, PERIOD)  # the retry
         assert snapshot(postgres_url) == snapshot(reference)
     finally:
         engine_for(postgres_url).dispose()

@@ -81,11 +81,19 @@ def test_period_under_a_real_scheduler(tmp_path, hierarchy, period):
         _wait(finished, 600, "tonghop_period runs finished")
         states = {r["dag_run_id"]: r["state"] for r in _runs(airflow, "tonghop_period")}
         assert set(states.values()) == {"success"}, states
-        # The consolidation emitted the asset; the reports DAG ran on it.
-        reports = _wait(lambda: [r for r in _runs(airflow, "tonghop_reports") if r["state"] == "success"]
-                        and all(r["state"] not in ("queued", "running") for r in _runs(airflow, "tonghop_reports")),
-                        300, "tonghop_reports ran after the consolidation")
-        assert reports
+        # The consolidation emitted the asset; the reports DAG ran on it. Each period run emits an event and
+        # the scheduler may create a second reports run a moment later: wait until the runs, all finished, have
+        # not changed for 15 s.
+        seen = {"runs": None, "since": time.monotonic()}
+
+        def reports_settled() -> bool:
+            runs = sorted((r["dag_run_id"], r["state"]) for r in _runs(airflow, "tonghop_reports"))
+            if runs != seen["runs"]:
+                seen.update(runs=runs, since=time.monotonic())
+            finished = bool(runs) and all(state not in ("queued", "running") for _, state in runs)
+            return finished and time.monotonic() - seen["since"] >= 15
+
+        _wait(reports_settled, 300, "tonghop_reports ran after the consolidation")
         assert {r["state"] for r in _runs(airflow, "tonghop_reports")} == {"success"}
     finally:
         airflow.stop()

@@ -20,6 +20,7 @@ from openpyxl import load_workbook
 
 from tests import expected as exp
 from tests.conftest import DISTRICT, PERIOD, PROVINCE
+from tonghop.storage import _s3_client
 from tonghop.warehouse import engine_for, read_table
 
 TONGHOP = str(Path(sys.executable).with_name("tonghop"))
@@ -43,8 +44,10 @@ def s3(monkeypatch):
                           aws_secret_access_key="tonghop-test-secret",
                           config=Config(s3={"addressing_style": "path"}))
     client.create_bucket(Bucket=BUCKET)
+    _s3_client.cache_clear()  # an in-process client must reach this test's server, not an earlier one
     yield client
     server.stop()
+    _s3_client.cache_clear()
 
 
 def _objects(client, prefix: str) -> dict[str, str]:

@@ -118,7 +118,10 @@ class LocalOutputs:
     def write(self, relative: str, data: bytes) -> str:
         path = self.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        # Written aside and renamed: a reader (or a run killed mid-write) never leaves a half file in place.
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        partial.write_bytes(data)
+        os.replace(partial, path)
         return self.uri(relative)
 
     def write_tree(self, relative: str, folder: Path) -> str:
