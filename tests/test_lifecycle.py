@@ -53,7 +53,8 @@ class Mailbox:
         return "250 OK"
 
     def start(self) -> None:
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        # A loaded 2-core CI machine can take longer than aiosmtpd's default 5 s to bring the server up.
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port, ready_timeout=30)
         self.controller.start()
 
     def stop(self) -> None:
