@@ -22,6 +22,7 @@ from defusedxml import ElementTree
 MAX_COMPRESSED = 20 * 1024 * 1024  # bytes of a received file
 MAX_INFLATED = 50 * 1024 * 1024  # bytes once every zip entry is inflated
 MAX_RATIO = 200  # inflated / compressed, over the whole file
+INFLATES_TOO_MUCH = f"giải nén vượt quá {MAX_INFLATED // (1024 * 1024)} MB"
 CHUNK = 1024 * 1024
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
@@ -55,7 +56,7 @@ def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) -> by
         while chunk := stream.read(CHUNK):
             out += chunk
             if len(out) > budget:
-                raise UnsafeFile("unsafe", f"giải nén vượt quá {MAX_INFLATED // (1024 * 1024)} MB")
+                raise UnsafeFile("unsafe", INFLATES_TOO_MUCH)
     return bytes(out)
 
 
@@ -115,7 +116,7 @@ def inspect(content: bytes) -> Inspection:
     # The declared sizes refuse an ordinary bomb without inflating anything; a header that lies is caught
     # by the budget while inflating (zipfile also stops at the declared size and then fails its CRC check).
     if sum(info.file_size for info in infos) > budget:
-        raise UnsafeFile("unsafe", f"giải nén vượt quá {MAX_INFLATED // (1024 * 1024)} MB")
+        raise UnsafeFile("unsafe", INFLATES_TOO_MUCH)
     parts: dict[str, bytes] = {}
     try:
         for info in infos:
