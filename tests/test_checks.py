@@ -117,6 +117,12 @@ CASES: dict[str, tuple[str, str | None, set[str], Edit, Edit]] = {
     "TH-F-011": ("warning", "A. Thông tin chung", {"C15"},
                  lambda c: c.values.update(preparer_name="NguyÔn V¨n An"),  # TCVN3 bytes shown as Latin-1
                  lambda c: c.values.update(preparer_name="Nguyễn Văn An")),
+    "TH-F-012": ("error", "B. Hộ nghèo", {"D17"},
+                 lambda c: c.values.update(poor_merit="1E400"),  # read by Decimal, held by no column
+                 lambda c: c.values.update(poor_merit=0)),
+    "TH-F-013": ("warning", "A. Thông tin chung", {"C15"},
+                 lambda c: c.values.update(preparer_name="Nguyễn Văn An " * 40),
+                 lambda c: c.values.update(preparer_name="Nguyễn Văn An")),
     "TH-B-001": ("error", "B. Hộ nghèo", {"D5", "D11", "E11"},
                  lambda c: _set_total(c, c.values["poor_end"] + c.values["near_poor_end"] - 1),
                  lambda c: _set_total(c, c.values["poor_end"] + c.values["near_poor_end"])),

@@ -22,12 +22,15 @@ from openpyxl.utils.cell import column_index_from_string
 
 from tonghop.findings import Check, Finding, make_finding
 from tonghop.numbers import decimal_from_float, decimal_places, parse_number_text
-from tonghop.safety import UnsafeFile, inspect
+from tonghop.safety import UnsafeFile, clean_text, inspect
+from tonghop.schema import storable_limit
 from tonghop.spec import Field, TemplateSpec
 
 MONEY_SCALE = 1000  # amounts are compared in thousandths of a million VND (1,000 đồng)
 YES_WORDS = {"có", "co", "c", "yes", "y", "x", "1"}
 NO_WORDS = {"không", "khong", "k", "no", "n", "0"}
+MAX_TEXT = 500  # characters kept of a text cell (names, phone, e-mail); longer text is cut, with a warning
+MAX_RAW = 200  # characters of an unreadable cell quoted back in messages
 
 
 @dataclass
@@ -43,10 +46,12 @@ class ParsedReport:
     readable: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     numbers: np.ndarray = field(default_factory=lambda: np.zeros(0))  # NaN if not a number; money × 1000
     decimals: np.ndarray = field(default_factory=lambda: np.zeros(0))  # decimal places of amounts and rates
+    # A number beyond what the warehouse column holds, or text longer than MAX_TEXT (kept cut):
+    oversized: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 def _normalise_text(value: str) -> str:
-    return unicodedata.normalize("NFC", value).strip()
+    return clean_text(unicodedata.normalize("NFC", value)).strip()
 
 
 def convert(f: Field, raw: Any) -> tuple[Any, bool]:
@@ -61,9 +66,13 @@ def convert(f: Field, raw: Any) -> tuple[Any, bool]:
         elif isinstance(raw, float):
             number = decimal_from_float(raw)
         else:
-            number = parse_number_text(str(raw))
+            number = parse_number_text(str(raw)[:MAX_TEXT])
             if number is None:
                 return None, False
+        if not number.is_finite():  # NaN, sNaN, Infinity: typed as text or stored as such in the XML
+            return None, False
+        if abs(number) >= storable_limit(f.type):
+            return number, True  # read, but no column holds it: `fits` says so
         if f.type == "count" and number == number.to_integral_value():
             return int(number), True
         return number, True
@@ -91,6 +100,15 @@ def convert(f: Field, raw: Any) -> tuple[Any, bool]:
     if isinstance(raw, float) and raw.is_integer():
         raw = int(raw)
     return _normalise_text(str(raw)), True
+
+
+def fits(f: Field, value: Any) -> bool:
+    """Whether a converted value can be stored as it is (a warehouse column's range, MAX_TEXT)."""
+    if isinstance(value, Decimal | int) and not isinstance(value, bool) and f.is_numeric:
+        return abs(value) < storable_limit(f.type)
+    if isinstance(value, str):
+        return len(value) <= MAX_TEXT
+    return True
 
 
 def _cell_value(rows: list[list[Any]], position: tuple[int, int]) -> Any:
@@ -143,6 +161,92 @@ class StructureError(Exception):
         self.finding = finding
 
 
+def _template_extent(spec: TemplateSpec) -> dict[str, tuple[int, int]]:
+    """Per template sheet, (rows, columns) up to the farthest cell the template defines."""
+    extent: dict[str, tuple[int, int]] = {}
+
+    def reach(sheet: str, row: int, column: int) -> None:
+        rows, columns = extent.get(sheet, (0, 0))
+        extent[sheet] = (max(rows, row + 1), max(columns, column + 1))
+
+    for f in spec.fields:
+        reach(f.sheet, *f.position)
+    for section in spec.sections:
+        refs = list(section.headers)
+        label_column = section.layout.get("label_column")
+        if label_column:
+            refs += [f"{label_column}{t['row']}" for t in section.row_texts]
+        for ref in refs:
+            letters = "".join(ch for ch in ref if ch.isalpha())
+            reach(section.sheet, int(ref[len(letters):]) - 1, column_index_from_string(letters) - 1)
+    return extent
+
+
+_MERGE = re.compile(rb'<mergeCell\b[^<>]*?\bref="([A-Z]{1,3})([0-9]{1,7})(?::([A-Z]{1,3})([0-9]{1,7}))?"')
+
+
+def _read_bounded(content: bytes, spec: TemplateSpec) -> tuple[dict[str, list], dict[str, list]]:
+    """The template's region of each template sheet, streamed with openpyxl (an .xlsx only): what it costs
+    depends on the file's size, never on where its farthest cell is, and it reads any cell value calamine
+    cannot decode (#SPILL!, #CALC! … of Excel 365 come back as their text)."""
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    extent = _template_extent(spec)
+    wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    try:
+        sheets = {}
+        for name in spec.sheet_names:
+            rows, columns = extent.get(name, (1, 1))
+            sheets[name] = [list(row) for row in wb[name].iter_rows(min_row=1, max_row=rows, max_col=columns,
+                                                                    values_only=True)]
+        parts = {ws.title: ws._worksheet_path for ws in wb.worksheets if ws.title in spec.sheet_names}
+    finally:
+        wb.close()
+    merges: dict[str, list] = {}
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        for name, path in parts.items():
+            found = []
+            for c0, r0, c1, r1 in _MERGE.findall(archive.read(path.lstrip("/"))):
+                start = (int(r0) - 1, column_index_from_string(c0.decode()) - 1)
+                end = (int(r1) - 1, column_index_from_string(c1.decode()) - 1) if c1 else start
+                found.append((start, end))
+            merges[name] = found
+    return sheets, merges
+
+
+def _read_sheets(content: bytes, inspection: Any, spec: TemplateSpec,
+                 refuse: Any) -> tuple[dict[str, list], dict[str, list]]:
+    """Cell values and merged ranges of the template sheets: calamine, unless a sheet must not be read in full
+    (a filled cell far outside the template) or calamine cannot decode it; then the bounded reader."""
+    try:
+        workbook = calamine.CalamineWorkbook.from_filelike(io.BytesIO(content))
+    except Exception as exc:  # calamine raises unrelated types for foreign files; all mean "unreadable"
+        raise refuse("TH-S-001", detail=clean_text(f"{type(exc).__name__}: {exc}")[:200]) from exc
+    with workbook:
+        missing = [name for name in spec.sheet_names if name not in workbook.sheet_names]
+        if missing:
+            raise refuse("TH-S-002", detail=", ".join(f"«{clean_text(m)}»" for m in missing))
+        problem = "; ".join(f"trang «{name}» có dữ liệu ở {where}, ngoài vùng của mẫu biểu"
+                            for name, where in inspection.oversized.items())
+        if not problem:
+            try:
+                handles = {name: workbook.get_sheet_by_name(name) for name in spec.sheet_names}
+                return ({name: sheet.to_python(skip_empty_area=False) for name, sheet in handles.items()},
+                        {name: sheet.merged_cell_ranges or [] for name, sheet in handles.items()})
+            except BaseException as exc:  # CalamineError, or a Rust panic (PanicException is a BaseException)
+                if isinstance(exc, KeyboardInterrupt | SystemExit):
+                    raise
+                problem = clean_text(f"{type(exc).__name__}: {exc}")[:200]
+    if inspection.container != "xlsx":
+        raise refuse("TH-S-006" if inspection.oversized else "TH-S-001", detail=problem)
+    try:
+        return _read_bounded(content, spec)
+    except Exception as exc:
+        raise refuse("TH-S-001", detail=f"{problem}; {clean_text(f'{type(exc).__name__}: {exc}')[:200]}") from exc
+
+
 def read_report(content: bytes, submission_id: str, file_name: str, spec: TemplateSpec,
                 catalogue: dict[str, Check]) -> ParsedReport:
     """Parse one workbook (.xlsx, .xlsm, legacy .xls or .ods with our template's content).
@@ -152,20 +256,10 @@ def read_report(content: bytes, submission_id: str, file_name: str, spec: Templa
         return StructureError(make_finding(catalogue[check], submission_id, {"file_name": file_name, **context}))
 
     try:
-        inspection = inspect(content)
+        inspection = inspect(content, spec.sheet_names)
     except UnsafeFile as exc:
         raise refuse("TH-S-005" if exc.kind == "encrypted" else "TH-S-006", detail=exc.detail) from None
-    try:
-        workbook = calamine.CalamineWorkbook.from_filelike(io.BytesIO(content))
-    except Exception as exc:  # calamine raises unrelated types for foreign files; all mean "unreadable"
-        raise refuse("TH-S-001", detail=f"{type(exc).__name__}: {exc}"[:200]) from exc
-    with workbook:
-        missing = [name for name in spec.sheet_names if name not in workbook.sheet_names]
-        if missing:
-            raise refuse("TH-S-002", detail=", ".join(f"«{m}»" for m in missing))
-        handles = {name: workbook.get_sheet_by_name(name) for name in spec.sheet_names}
-        sheets = {name: sheet.to_python(skip_empty_area=False) for name, sheet in handles.items()}
-        merges = {name: sheet.merged_cell_ranges or [] for name, sheet in handles.items()}
+    sheets, merges = _read_sheets(content, inspection, spec, refuse)
     moved = _layout_changes(spec, sheets)
     if moved:
         raise refuse("TH-S-007", detail="; ".join(moved[:3]))
@@ -187,21 +281,30 @@ def read_report(content: bytes, submission_id: str, file_name: str, spec: Templa
     values: dict[str, Any] = {}
     raw_values: dict[str, Any] = {}
     unreadable: set[str] = set()
-    blank, readable_cells, legacy, numbers, decimals = [], [], [], [], []
+    blank, readable_cells, legacy, numbers, decimals, oversized = [], [], [], [], [], []
     for f in spec.fields:
         raw = _cell_value(sheets[f.sheet], f.position)
         note = inspection.cell_notes.get((f.sheet, f.cell))
-        if note is not None and raw is None:  # an error value or a formula Excel never computed
+        # An error value (#N/A, #SPILL! … whatever a reader made of it) or a formula Excel never computed.
+        if note is not None and (raw is None or note.startswith("#")):
             value, readable, raw = None, False, note
         else:
             value, readable = convert(f, raw)
+        fit = fits(f, value)
+        if not fit:
+            if isinstance(value, str):
+                value = value[:MAX_TEXT]
+            else:
+                value, raw = None, raw if isinstance(raw, str) else str(raw)
+        oversized.append(not fit)
         legacy.append(f.type == "text" and f.is_input and isinstance(value, str) and looks_legacy_encoded(value))
         values[f.key] = value
         blank.append(raw is None)
         readable_cells.append(readable)
-        if not readable:
-            unreadable.add(f.key)
-            raw_values[f.key] = raw
+        if not readable or not fit:
+            if not readable:
+                unreadable.add(f.key)
+            raw_values[f.key] = clean_text(str(raw))[:MAX_RAW] if isinstance(raw, str) else raw
         if value is None or not f.is_numeric:
             numbers.append(math.nan)
             decimals.append(math.nan)
@@ -217,4 +320,4 @@ def read_report(content: bytes, submission_id: str, file_name: str, spec: Templa
                         notes=notes, legacy=np.array(legacy, dtype=bool),
                         blank=np.array(blank, dtype=bool), readable=np.array(readable_cells, dtype=bool),
                         numbers=np.array(numbers, dtype="float64"),
-                        decimals=np.array(decimals, dtype="float64"))
+                        decimals=np.array(decimals, dtype="float64"), oversized=np.array(oversized, dtype=bool))

@@ -14,6 +14,7 @@ import re
 import unicodedata
 import zipfile
 import zlib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from posixpath import basename
 
@@ -27,9 +28,14 @@ CHUNK = 1024 * 1024
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-_CELL = re.compile(rb'<c r="([A-Z]{1,3}[0-9]+)"([^>]*?)(?:/>|>(.*?)</c>)', re.DOTALL)
-_FORMULA = re.compile(rb"<f[^>]*>(.*?)</f>|<f[^>]*/>", re.DOTALL)
-_VALUE = re.compile(rb"<v>(.*?)</v>", re.DOTALL)
+# Linear by construction: possessive quantifiers never backtrack, and a cell body stops at the next `<c`
+# (an unclosed `<c>` costs the distance to the next cell, not the rest of the sheet).
+_CELL = re.compile(rb'<c\b(?: r="([A-Z]{1,3})([0-9]{1,7})")?((?:[^<>/]++|/(?!>))*+)'
+                   rb'(?:/>|>((?:[^<]++|<(?!/c>|c\b))*+)</c>)')
+_REF = re.compile(rb'\br="([A-Z]{1,3})([0-9]{1,7})"')
+_FORMULA = re.compile(rb"<f\b[^<>]*+>([^<]*+)</f>|<f\b[^<>]*+/>")
+_VALUE = re.compile(rb"<v>([^<]*+)</v>")
+MAX_SHEET_CELLS = 200_000  # rows × columns up to the farthest filled cell of a template sheet, read in full
 
 
 class UnsafeFile(ValueError):
@@ -47,6 +53,9 @@ class Inspection:
     macros: bool = False
     # (sheet name, cell) → what the cell holds instead of a value: "#N/A", "=SUM(D5:D9)" …
     cell_notes: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Template sheets that must not be read in full: a filled cell far outside the template (a full-sheet
+    # reader would allocate rows × columns cells: 17 billion for XFD1048576) or cells without a reference.
+    oversized: dict[str, str] = field(default_factory=dict)  # sheet → where, for the message
 
 
 def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) -> bytes:
@@ -76,22 +85,55 @@ def _sheet_parts(archive: zipfile.ZipFile, parts: dict[str, bytes]) -> dict[str,
     return out
 
 
-def _cell_notes(xml: bytes) -> dict[str, str]:
-    notes = {}
-    for match in _CELL.finditer(xml):
-        ref, attributes, body = match.group(1).decode(), match.group(2), match.group(3) or b""
-        value = _VALUE.search(body)
-        computed = bool(value and value.group(1).strip())
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for ch in letters:
+        number = number * 26 + ch - 64
+    return number
+
+
+@dataclass
+class SheetScan:
+    notes: dict[str, str] = field(default_factory=dict)
+    far: str | None = None  # a filled cell beyond MAX_SHEET_CELLS, or a cell without a reference
+
+
+def scan_sheet(xml: bytes) -> SheetScan:
+    """Error values, formulas Excel never computed, and the extent of the filled cells — in one linear pass."""
+    scan = SheetScan()
+    rows = columns = 0
+    column_numbers: dict[bytes, int] = {}
+    for letters, digits, attributes, body in _CELL.findall(xml):
+        if not letters:  # `r` is optional and may come after other attributes
+            ref = _REF.search(attributes)
+            if ref is None:
+                if b"<v" in body or b"<is" in body:
+                    scan.far = scan.far or "ô không ghi địa chỉ"
+                continue
+            letters, digits = ref.groups()
+        if b"<v" in body or b"<is" in body:
+            column = column_numbers.get(letters) or column_numbers.setdefault(letters, _column_number(letters))
+            row = int(digits)
+            if row > rows or column > columns:
+                rows, columns = max(rows, row), max(columns, column)
+                if rows * columns > MAX_SHEET_CELLS and scan.far is None:
+                    scan.far = f"ô {letters.decode()}{digits.decode()}"
         if b't="e"' in attributes:
-            notes[ref] = value.group(1).decode("utf-8", "replace") if computed else "#ERROR"
-        elif b"<f" in body and not computed:  # a formula Excel never computed (e.g. written by a script)
+            value = _VALUE.search(body)
+            scan.notes[(letters + digits).decode()] = (value.group(1).decode("utf-8", "replace")[:40]
+                                                       if value and value.group(1).strip() else "#ERROR")
+        elif b"<f" in body:  # a formula Excel never computed (e.g. written by a script)
+            value = _VALUE.search(body)
+            if value and value.group(1).strip():
+                continue
             formula = _FORMULA.search(body)
-            text = formula.group(1).decode("utf-8", "replace") if formula and formula.group(1) else ""
-            notes[ref] = f"={text}" if text else "=(công thức)"
-    return notes
+            text = formula.group(1).decode("utf-8", "replace")[:200] if formula and formula.group(1) else ""
+            scan.notes[(letters + digits).decode()] = f"={text}" if text else "=(công thức)"
+    return scan
 
 
-def inspect(content: bytes) -> Inspection:
+def inspect(content: bytes, sheets: Collection[str] | None = None) -> Inspection:
+    """What the file is; with `sheets`, only those worksheets are scanned for notes and extent."""
     if len(content) > MAX_COMPRESSED:
         raise UnsafeFile("unsafe", f"tệp lớn hơn {MAX_COMPRESSED // (1024 * 1024)} MB")
     if content.startswith(OLE_MAGIC):
@@ -131,9 +173,26 @@ def inspect(content: bytes) -> Inspection:
         return Inspection("ods")
     inspection = Inspection("xlsx", macros=any(basename(n).lower() == "vbaproject.bin" for n in parts))
     for path, sheet in _sheet_parts(archive, parts).items():
-        for ref, note in _cell_notes(parts.get(path, b"")).items():
+        if sheets is not None and sheet not in sheets:
+            continue
+        scan = scan_sheet(parts.get(path, b""))
+        for ref, note in scan.notes.items():
             inspection.cell_notes[(sheet, ref)] = note
+        if scan.far:
+            inspection.oversized[sheet] = scan.far
     return inspection
+
+
+# C0 and C1 controls but tab and newline, line/paragraph separators, lone surrogates, non-characters, bidi
+# overrides: nothing a value may carry into a database, a terminal, an e-mail header or a worksheet.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+                      "\ud800-\udfff\ufffe\uffff]")
+
+
+def clean_text(text: str, keep_newlines: bool = True) -> str:
+    """Text with control characters removed (tab and, unless told, newline kept)."""
+    cleaned = _CONTROL.sub("", text)
+    return cleaned if keep_newlines else " ".join(cleaned.split())
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")

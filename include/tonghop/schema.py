@@ -20,6 +20,18 @@ RATE = sa.Float()  # recomputed ratios in percent, full precision
 _FIELD_TYPES = {"count": sa.BigInteger(), "amount": AMOUNT, "rate": sa.Numeric(9, 4), "yesno": sa.Boolean(),
                 "date": sa.Date()}
 
+COUNT_LIMIT = 10**15  # whole numbers stay exact as doubles (< 2**53) in the validation frames
+
+
+@functools.cache
+def storable_limit(field_type: str) -> int:
+    """Magnitude a parsed number of this field type must stay below to fit its warehouse column."""
+    column = _FIELD_TYPES.get(field_type)
+    if isinstance(column, sa.Numeric) and not isinstance(column, sa.Float):
+        return 10 ** (column.precision - column.scale)
+    return COUNT_LIMIT
+
+
 # Operational logs grow with every run by design; everything else is the period's data.
 LOG_TABLES = ("email_log", "run_log")
 FACT_TABLES = ("fact_households", "fact_deprivations", "fact_funding", "fact_outputs", "fact_completeness")

@@ -162,6 +162,7 @@ def fields_frame(spec: TemplateSpec, reports: Sequence[ParsedReport]) -> pd.Data
     decimals = np.vstack([r.decimals for r in reports])[:, inputs] if n else np.zeros((0, m))
     readable = np.vstack([r.readable for r in reports])[:, inputs] if n else np.zeros((0, m), dtype=bool)
     legacy = np.vstack([r.legacy for r in reports])[:, inputs] if n else np.zeros((0, m), dtype=bool)
+    oversized = np.vstack([r.oversized for r in reports])[:, inputs] if n else np.zeros((0, m), dtype=bool)
     counts = np.array([f.type == "count" for f in fields])
     text = np.full((n, m), None, dtype=object)
     for j, f in enumerate(fields):
@@ -182,6 +183,7 @@ def fields_frame(spec: TemplateSpec, reports: Sequence[ParsedReport]) -> pd.Data
         "text": text.ravel(),
         "readable": readable.ravel(),
         "legacy_text": legacy.ravel(),
+        "oversized": oversized.ravel(),
         "number": numbers.ravel(),
         "fraction": np.where(counts, np.mod(numbers, 1), np.nan).ravel(),
         "decimals": np.where([f.decimals is not None for f in fields], decimals, np.nan).ravel(),
