@@ -12,11 +12,9 @@ import contextlib
 import dataclasses
 import datetime as dt
 import functools
-import hashlib
 import importlib
 import json
 import logging
-import multiprocessing
 import os
 import tempfile
 import threading
@@ -24,7 +22,6 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -39,6 +36,7 @@ from tonghop.contacts import load_directory
 from tonghop.findings import ERROR, WARNING, Finding, load_catalogue, make_finding
 from tonghop.hierarchy import Hierarchy, load_hierarchy
 from tonghop.inbox import InboxFile, in_batch, pack_batches
+from tonghop.isolation import Outcome, Pool
 from tonghop.ledger import (
     ACCEPTED,
     DUPLICATE,
@@ -50,17 +48,17 @@ from tonghop.ledger import (
     classify,
     final_statuses,
     is_known,
-    submission_id,
     utc,
 )
 from tonghop.mailer import SMTP_CONN_ID, MailError, send_all, smtp_configured
 from tonghop.notify import owed
 from tonghop.parse import ParsedReport, StructureError, read_report
+from tonghop.reader import FileRead, read_files
 from tonghop.rollup import CommuneStatus, rollup
-from tonghop.safety import safe_name
+from tonghop.safety import clean_text, safe_name
 from tonghop.spec import TemplateSpec, load_spec
 from tonghop.storage import Inbox, LocalOutputs, S3Outputs, open_inbox, open_outputs
-from tonghop.validate import BatchValidator, History
+from tonghop.validate import BatchValidator, History, ValidationResult
 from tonghop.warehouse import (
     engine_for,
     log_run,
@@ -200,14 +198,13 @@ def start_ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progr
     # first, or both threads may meet it half-initialised ("partially initialized module", seen once in CI).
     importlib.import_module("sqlalchemy.orm")
     gx_import = threading.Thread(target=importlib.import_module, args=("great_expectations",), daemon=True)
-    gx_import.start()
     ledger_rows = read_period_submissions(ctx.engine, ctx.period.id)
     known_ids = {r["submission_id"]: r for r in ledger_rows}
     known_by_key = {r["source_key"]: r for r in ledger_rows}
     todo = pending(items, ledger_rows, reprocess)
     todo = [ctx.inbox.describe(i) if i.key not in known_by_key else i for i in todo]
     with clock.stage("read"):
-        reads = read_files(ctx.settings, todo, progress)
+        reads = check_placement(ctx, read_files(ctx.settings, todo, progress, after_start=gx_import.start))
     fresh = [r for r in reads
              if r.submission_id not in known_ids or known_ids[r.submission_id]["status"] == RECEIVED
              or (reprocess and known_ids[r.submission_id]["status"] != DUPLICATE)]
@@ -232,8 +229,8 @@ def start_ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progr
         docs_dir = None
         if run_dir and parsed:
             docs_dir = ctx.outputs.local_dir(f"{run_dir}/data_docs") or Path(scratch)
-        validation = BatchValidator(spec, ctx.hierarchy, ctx.settings.expectations_dir).validate(
-            ctx.period, parsed, history, docs_dir=docs_dir)
+        validator = BatchValidator(spec, ctx.hierarchy, ctx.settings.expectations_dir)
+        validation, parsed = validate_contained(validator, ctx.period, parsed, history, docs_dir)
         docs_uri = ctx.outputs.write_tree(f"{run_dir}/data_docs", docs_dir) + "/index.html" if docs_dir else None
     findings = structural + validation.findings
     by_submission: dict[str, list[Finding]] = defaultdict(list)
@@ -250,7 +247,7 @@ def start_ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progr
                          "annotated_path": None})
         finding_rows.extend({**f.as_dict(), "seq": seq} for seq, f in enumerate(own, start=1))
     with clock.stage("record"):
-        record_results(ctx.engine, outcomes, [_report_row(spec, r) for _, r in parsed], finding_rows)
+        record_contained(ctx, outcomes, [_report_row(spec, r) for _, r in parsed], finding_rows)
     summary = {
         "files": len(items),
         "new": len(arrivals),
@@ -269,53 +266,6 @@ def start_ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progr
     return summary, annotations
 
 
-@dataclass
-class FileRead:
-    """One file read from the inbox: its identity, and its parsed report or the structural finding."""
-
-    item: InboxFile
-    sha256: str
-    submission_id: str
-    report: ParsedReport | None = None
-    finding: Finding | None = None
-
-
-def _read_chunk(job: tuple[str, Path, list[InboxFile]]) -> list[FileRead]:
-    inbox_location, expectations_dir, items = job
-    inbox, spec, catalogue = open_inbox(inbox_location), load_spec(), load_catalogue(expectations_dir)
-    out = []
-    for item in items:
-        content = inbox.read(item)
-        sha = hashlib.sha256(content).hexdigest()
-        sid = submission_id(item, sha)
-        read = FileRead(item, sha, sid)
-        if item.submitted_for is None:
-            read.finding = make_finding(catalogue["TH-S-004"], sid, {"file_name": item.file_name,
-                                                                     "detail": item.key})
-        else:
-            try:
-                read.report = read_report(content, sid, item.file_name, spec, catalogue)
-            except StructureError as exc:
-                read.finding = exc.finding
-        out.append(read)
-    return out
-
-
-PARALLEL_FROM = 400  # files; below this a process pool costs more than it saves
-CHUNK = 250
-
-
-def read_files(settings: Settings, items: Sequence[InboxFile], progress: Progress = _no_progress) -> list[FileRead]:
-    """Read, hash and parse files — in parallel processes for large batches (parsing is CPU-bound)."""
-    chunks = [list(items[i:i + CHUNK]) for i in range(0, len(items), CHUNK)]
-    jobs = [(settings.inbox, settings.expectations_dir, chunk) for chunk in chunks]
-    workers = min(os.cpu_count() or 1, len(chunks))
-    if len(items) < PARALLEL_FROM or workers < 2:
-        return [r for job in progress(jobs, len(jobs), "Đọc tệp") for r in _read_chunk(job)]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        return [r for chunk in progress(pool.map(_read_chunk, jobs), len(jobs), "Đọc tệp") for r in chunk]
-
-
 def _ledger_row(period: Period, a: Arrival) -> dict[str, Any]:
     item = a.item
     return {
@@ -328,48 +278,167 @@ def _ledger_row(period: Period, a: Arrival) -> dict[str, Any]:
     }
 
 
-def _annotate_chunk(job: tuple[str, str, str, list[tuple[InboxFile, str, list[Finding]]]]) -> dict[str, str]:
-    inbox_location, output_location, period_id, items = job
-    inbox, outputs = open_inbox(inbox_location), open_outputs(output_location)
-    written = {}
-    for item, sid, findings in items:
-        folder = f"{safe_name(period_id)}/annotated/{safe_name(item.submitted_for or 'unplaced')}"
+class _Annotate:
+    """The annotation worker's task: (file, submission id, findings) → where its annotated copy went."""
+
+    def __init__(self, inbox_location: str, output_location: str, period_id: str) -> None:
+        self.inbox_location, self.output_location, self.period_id = inbox_location, output_location, period_id
+
+    def __call__(self, job: tuple[InboxFile, str, list[Finding]]) -> str | None:
+        item, sid, findings = job
+        folder = f"{safe_name(self.period_id)}/annotated/{safe_name(item.submitted_for or 'unplaced')}"
         relative = f"{folder}/{sid[:8]}-{annotated_name(item.file_name)}"
+        content = open_inbox(self.inbox_location).read(item)
         try:
-            outputs.write(relative, annotate_workbook(inbox.read(item), findings, item.file_name))
+            copy = annotate_workbook(content, findings, item.file_name)
         except Exception:  # a workbook openpyxl cannot rewrite: the findings still go out, without the copy
             log.exception("could not annotate %s", item.key)
-            continue
-        written[sid] = relative
-    return written
+            return None
+        open_outputs(self.output_location).write(relative, copy)
+        return relative
 
 
 class Annotations:
-    """The annotated workbooks of a batch, written in worker processes (openpyxl takes ~40 ms a workbook)
-    while the caller goes on; `finish()` waits and records where each one went."""
+    """The annotated workbooks of a batch, written in isolated worker processes (openpyxl takes ~40 ms a
+    workbook, and a hostile one may take much more) while the caller goes on; `finish()` waits and records
+    where each one went. A copy that fails, runs out of memory or time is simply not attached."""
 
     def __init__(self, ctx: PeriodContext, items: Sequence[tuple[InboxFile, str]],
                  findings: Mapping[str, Sequence[Finding]]) -> None:
         self.engine = ctx.engine
-        work = [(item, sid, list(findings[sid])) for item, sid in items]
-        chunks = [work[i:i + 25] for i in range(0, len(work), 25)]
-        self.jobs = [(ctx.settings.inbox, ctx.settings.output, ctx.period.id, chunk) for chunk in chunks]
-        self.pool = None
-        self.futures: list[Future] = []
-        if len(work) >= 50 and (os.cpu_count() or 1) > 1:
-            self.pool = ProcessPoolExecutor(max_workers=min(os.cpu_count() or 1, len(self.jobs)),
-                                            mp_context=multiprocessing.get_context("fork"))
-            self.futures = [self.pool.submit(_annotate_chunk, job) for job in self.jobs]
+        self.work = [(item, sid, list(findings[sid])) for item, sid in items]
+        self.outcomes: list[Outcome] = []
+        self.pool = self.thread = None
+        if self.work:
+            workers = min(os.cpu_count() or 1, 2 if len(self.work) >= 50 else 1)
+            self.pool = Pool(_Annotate(ctx.settings.inbox, ctx.settings.output, ctx.period.id), workers)
+            self.thread = threading.Thread(target=self._run, daemon=True)
+            self.thread.start()
+
+    def _run(self) -> None:
+        self.outcomes = self.pool.map(self.work, label=lambda job: job[0].key)
 
     def finish(self) -> dict[str, str]:
         """submission id → path of its annotated workbook in the outputs (also stored in the ledger)."""
-        if self.pool is None:
-            paths = {sid: path for job in self.jobs for sid, path in _annotate_chunk(job).items()}
-        else:
-            paths = {sid: path for future in self.futures for sid, path in future.result().items()}
-            self.pool.shutdown()
+        if self.thread is None:
+            return {}
+        self.thread.join()
+        self.pool.close()
+        if len(self.outcomes) != len(self.work):
+            raise RuntimeError("annotating the batch's workbooks failed (see the log above)")
+        paths = {sid: outcome.value for (_, sid, _), outcome in zip(self.work, self.outcomes, strict=True)
+                 if outcome.ok and outcome.value}
         record_annotations(self.engine, paths)
         return paths
+
+
+def internal_finding(ctx: PeriodContext, item: InboxFile, sid: str, detail: str) -> Finding:
+    """TH-S-011: something in this file made a step fail that should not have; it alone is rejected."""
+    check = load_catalogue(ctx.settings.expectations_dir)["TH-S-011"]
+    return with_origin(make_finding(check, sid, {"file_name": item.file_name, "detail": detail}), item)
+
+
+def check_placement(ctx: PeriodContext, reads: list[FileRead]) -> list[FileRead]:
+    """A file counts for the commune whose folder it is in only if that folder is under the commune's own
+    province: one put under another province's folder is rejected (TH-S-012), never counted."""
+    top = ctx.hierarchy.levels[0]
+    check = load_catalogue(ctx.settings.expectations_dir)["TH-S-012"]
+    for read in reads:
+        item = read.item
+        if read.report is None or item.submitted_for not in ctx.hierarchy:
+            continue
+        province = ctx.hierarchy.ancestor(item.submitted_for, top)
+        if province != item.province_code:
+            read.report = None
+            read.finding = make_finding(check, read.submission_id, {
+                "file_name": item.file_name, "detail": item.province_code or "",
+                "expected": f"{ctx.hierarchy[province].name} ({province})" if province in ctx.hierarchy else ""})
+    return reads
+
+
+def validate_contained(validator: BatchValidator, period: Period, parsed: list[tuple[InboxFile, ParsedReport]],
+                       history: History, docs_dir: Path | None) -> tuple[ValidationResult, list]:
+    """The batch in one GX run per suite; if that fails, the reports whose own frames cannot be built are
+    set aside (TH-S-011) and the rest validated again, then file by file as a last resort. Returns the
+    result and the reports validated (those set aside carry their finding in the result)."""
+    try:
+        return validator.validate(period, parsed, history, docs_dir=docs_dir), parsed
+    except Exception:
+        log.exception("validating a batch of %s reports failed; looking for the report that breaks it", len(parsed))
+    catalogue = validator.catalogue
+    aside: list[Finding] = []
+
+    def set_aside(item: InboxFile, report: ParsedReport, exc: Exception) -> None:
+        detail = clean_text(f"kiểm tra số liệu không thực hiện được: {type(exc).__name__}: {exc}",
+                            keep_newlines=False)[:200]
+        aside.append(with_origin(make_finding(catalogue["TH-S-011"], report.submission_id,
+                                              {"file_name": item.file_name, "detail": detail}), item))
+
+    kept = []
+    for item, report in parsed:
+        try:
+            validator.frames(period, [(item, report)], history)
+            kept.append((item, report))
+        except Exception as exc:  # noqa: BLE001 — this report's finding says what failed
+            set_aside(item, report, exc)
+    try:
+        result = validator.validate(period, kept, history, docs_dir=docs_dir)
+        return dataclasses.replace(result, findings=aside + result.findings), kept
+    except Exception:
+        log.exception("validating the batch failed again; validating its %s reports one by one", len(kept))
+    findings, runs, alone = list(aside), 0, []
+    for item, report in kept:
+        try:
+            result = validator.validate(period, [(item, report)], history)
+        except Exception as exc:  # noqa: BLE001 — this report's finding says what failed
+            set_aside(item, report, exc)
+            findings.append(aside[-1])
+            continue
+        findings += result.findings
+        runs += result.gx_runs
+        alone.append((item, report))
+    return ValidationResult(findings, gx_runs=runs), alone
+
+
+def _outage(exc: sa.exc.StatementError) -> bool:
+    """The database itself failed (connection lost, server down): not something one file's values did."""
+    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) or bool(
+        getattr(exc, "connection_invalidated", False))
+
+
+def record_contained(ctx: PeriodContext, outcomes: list[dict[str, Any]], report_rows: list[dict[str, Any]],
+                     finding_rows: list[dict[str, Any]]) -> None:
+    """Store a batch's outcomes in one transaction; if the database refuses a value, file by file, and a file
+    whose rows it refuses is stored as rejected with TH-S-011 and without its values (`outcomes` is updated)."""
+    try:
+        record_results(ctx.engine, outcomes, report_rows, finding_rows)
+        return
+    except sa.exc.StatementError as exc:
+        if _outage(exc):
+            raise
+        log.warning("recording the batch failed (%s); recording its files one by one", exc.orig or exc)
+    reports = {r["submission_id"]: r for r in report_rows}
+    findings: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for f in finding_rows:
+        findings[f["submission_id"]].append(f)
+    for outcome in outcomes:
+        sid = outcome["submission_id"]
+        try:
+            record_results(ctx.engine, [outcome], [reports[sid]] if sid in reports else [], findings[sid])
+            continue
+        except sa.exc.StatementError as exc:
+            if _outage(exc):
+                raise
+            log.warning("the warehouse refused the rows of %s: %s", sid, exc.orig or exc)
+            detail = clean_text(f"kho dữ liệu không lưu được số liệu của tệp: {exc.orig or exc}",
+                                keep_newlines=False)[:200]
+        own = findings[sid][0] if findings[sid] else {}
+        check = load_catalogue(ctx.settings.expectations_dir)["TH-S-011"]
+        finding = make_finding(check, sid, {"file_name": own.get("file_name") or "", "detail": detail})
+        row = {**finding.as_dict(), "commune_code": own.get("commune_code"), "file_name": own.get("file_name"),
+               "seq": 1}
+        outcome.update(status=REJECTED, error_count=1, warning_count=0)
+        record_results(ctx.engine, [outcome], [], [row])
 
 
 def with_origin(finding: Finding, item: InboxFile) -> Finding:
