@@ -112,7 +112,7 @@ def test_s3_errors_are_retried_and_nothing_is_lost_or_doubled(s3, settings, hier
         box.put(path.relative_to(local).as_posix(), path.read_bytes(), period.commune_deadline.replace(day=1))
     received = _objects(s3, "inbox/")
 
-    reference = dataclasses.replace(settings, inbox=inbox, output=f"s3://{BUCKET}/ref",
+    reference = dataclasses.replace(settings, inbox=inbox, output=f"s3://{BUCKET}/ref", trust_received_at=True,
                                     warehouse_url=f"sqlite:///{tmp_path / 'ref.sqlite'}")
     run_period(reference, PERIOD)
 

@@ -55,9 +55,9 @@ def _objects(client, prefix: str) -> dict[str, str]:
     return {o["Key"]: o["ETag"] for page in pages for o in page.get("Contents", [])}
 
 
-def tonghop(*args: str, home: Path) -> subprocess.CompletedProcess:
+def tonghop(*args: str, home: Path, **env: str) -> subprocess.CompletedProcess:
     done = subprocess.run([TONGHOP, *args], capture_output=True, text=True, check=False,
-                          env={**os.environ, "TONGHOP_HOME": str(home)})
+                          env={**os.environ, "TONGHOP_HOME": str(home), **env})
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
@@ -73,8 +73,9 @@ def test_s3_inbox_and_outputs_with_a_postgresql_warehouse(s3, postgres_url, tmp_
     assert sorted(files) == sorted(f"communes/{r['path']}" for r in manifest["reports"])
     assert all(k.startswith(f"communes/{PERIOD}/{PROVINCE}/") for k in files)  # <period>/<province>/<commune>/
 
+    # `tonghop sample` stands for the upload channel, which sets `received-at` itself: trusted here only.
     run = tonghop("run", "--period", PERIOD, "--inbox", inbox, "--output", outputs, "--warehouse", postgres_url,
-                  home=tmp_path)
+                  home=tmp_path, TONGHOP_TRUST_RECEIVED_AT="true")
     assert "postgres" in run.stdout and "tonghop-test" not in run.stdout
 
     assert _objects(s3, "communes/") == received  # nothing deleted, nothing rewritten
@@ -107,3 +108,14 @@ def test_s3_inbox_and_outputs_with_a_postgresql_warehouse(s3, postgres_url, tmp_
     assert s3.head_object(Bucket=BUCKET, Key=f"outputs/{PERIOD}/charts/{PROVINCE}/completeness.png")[
         "ContentType"] == "image/png"
     engine.dispose()
+
+    # By default a client-set `received-at` is not believed: the store's LastModified (today, after the
+    # deadline) is the received time, so no commune is on time however early the metadata claims.
+    untrusted = f"sqlite:///{tmp_path / 'untrusted.sqlite'}"
+    tonghop("run", "--period", PERIOD, "--inbox", inbox, "--output", f"{outputs}-untrusted", "--warehouse",
+            untrusted, "--no-reports", home=tmp_path)
+    assert want_c["on_time"] > 0
+    late = engine_for(untrusted)
+    assert [r["on_time"] for r in read_table(late, "fact_completeness", unit_code=DISTRICT, area="total")] == [0]
+    assert not any(s["on_time"] for s in read_table(late, "submission", period_id=PERIOD))
+    late.dispose()

@@ -15,6 +15,7 @@
 | TONGHOP_TARGETS         | <project>/config/targets.yaml — plan targets of provinces and districts |
 | TONGHOP_MAIL_FROM       | sender when the smtp_default connection names none |
 | TONGHOP_BATCH_FILES     | 1500 — files per mapped ingestion task (whole provinces) |
+| TONGHOP_TRUST_RECEIVED_AT | false — true only when the S3 upload channel sets `received-at` itself |
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Settings:
     mail_from: str = "tonghop@localhost"
     batch_files: int = 1500
     targets_path: Path | None = None
+    trust_received_at: bool = False  # an S3 object's `received-at` metadata is its received time
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -62,6 +64,7 @@ class Settings:
             mail_from=env.get("TONGHOP_MAIL_FROM", "tonghop@localhost"),
             batch_files=int(env.get("TONGHOP_BATCH_FILES", "1500")),
             targets_path=Path(env.get("TONGHOP_TARGETS", PROJECT_ROOT / "config" / "targets.yaml")),
+            trust_received_at=env.get("TONGHOP_TRUST_RECEIVED_AT", "").lower() in ("1", "true", "yes"),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for key in ("calendar_path", "expectations_dir", "home", "contacts_path", "targets_path"):

@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from tonghop.safety import clean_text
+
 ERROR, WARNING = "error", "warning"
 SEVERITY_LABELS = {ERROR: "Lỗi", WARNING: "Cảnh báo"}
 
@@ -59,9 +61,17 @@ def load_catalogue(expectations_dir: Path) -> dict[str, Check]:
     return checks
 
 
+MAX_QUOTED = 1000  # characters of one value quoted into a message (a cell may hold 32,767)
+
+
+def _quoted(value: Any) -> Any:
+    if value is None:
+        return ""
+    return clean_text(value, keep_newlines=False)[:MAX_QUOTED] if isinstance(value, str) else value
+
+
 def render(template: str, context: Mapping[str, Any]) -> str:
-    return string.Formatter().vformat(template, (), _Lenient({k: "" if v is None else v
-                                                              for k, v in context.items()}))
+    return string.Formatter().vformat(template, (), _Lenient({k: _quoted(v) for k, v in context.items()}))
 
 
 def make_finding(check: Check, submission_id: str, context: Mapping[str, Any], *,
@@ -81,6 +91,6 @@ def make_finding(check: Check, submission_id: str, context: Mapping[str, Any], *
         cell=", ".join(cells) if cells else None,
         field_key=field_key,
         label=label,
-        value=None if context.get("value") in (None, "") else str(context["value"]),
-        expected=None if context.get("expected") in (None, "") else str(context["expected"]),
+        value=None if context.get("value") in (None, "") else _quoted(str(context["value"])),
+        expected=None if context.get("expected") in (None, "") else _quoted(str(context["expected"])),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -40,11 +41,18 @@ class InboxFile:
         return self.province_code or UNPLACED_BATCH
 
 
+_CODE = re.compile(r"[0-9A-Za-z_-]{1,16}")
+
+
 def placement(parts: tuple[str, ...]) -> tuple[str | None, str | None]:
-    """(province, commune) from the folders between the period folder and the file."""
-    if len(parts) == 3:
-        return parts[0], parts[1]
-    return (parts[0] if len(parts) > 1 else None), None
+    """(province, commune) from the folders between the period folder and the file; a folder whose name
+    cannot be a unit code names no unit (the file is then outside any commune folder)."""
+    def code(name: str) -> str | None:
+        return name if _CODE.fullmatch(name) else None
+
+    if len(parts) == 3 and code(parts[0]):
+        return parts[0], code(parts[1])
+    return (code(parts[0]) if len(parts) > 1 else None), None
 
 
 class LocalInbox:

@@ -12,6 +12,7 @@ is given up, in case something else killed the worker. The others it held are ha
 from __future__ import annotations
 
 import collections
+import faulthandler
 import logging
 import multiprocessing
 import os
@@ -54,6 +55,7 @@ def _address_space() -> int:
 
 
 def _serve(task: Callable[[Any], Any], conn: Connection, memory_mb: int) -> None:
+    faulthandler.disable()  # a dying worker is reported by the parent, with its file; no stack dump here
     try:
         budget = _address_space() + memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (budget, resource.getrlimit(resource.RLIMIT_AS)[1]))

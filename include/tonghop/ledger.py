@@ -52,17 +52,18 @@ class Arrival:
 
 
 def classify(arrivals: Sequence[Arrival], ledger: Iterable[Mapping[str, Any]]) -> list[Arrival]:
-    """Mark byte-identical re-sends: same period, same commune, same content as an earlier file."""
-    first_by_content: dict[tuple[str | None, str], tuple[dt.datetime, str]] = {}
+    """Mark byte-identical re-sends: same period, same commune folder (under the same province folder: a copy
+    put under another province's folder must not make the commune's own file a duplicate), same content."""
+    first_by_content: dict[tuple[str | None, str | None, str], tuple[dt.datetime, str]] = {}
     for row in ledger:
         if row["status"] != DUPLICATE:
-            key = (row["submitted_for"], row["sha256"])
+            key = (row["province_code"], row["submitted_for"], row["sha256"])
             when = utc(row["received_at"])
             if key not in first_by_content or when < first_by_content[key][0]:
                 first_by_content[key] = (when, row["submission_id"])
     out = []
     for arrival in sorted(arrivals, key=lambda a: (utc(a.item.received_at), a.item.key)):
-        key = (arrival.item.submitted_for, arrival.sha256)
+        key = (arrival.item.province_code, arrival.item.submitted_for, arrival.sha256)
         earlier = first_by_content.get(key)
         if earlier and earlier[1] != arrival.submission_id:
             out.append(Arrival(arrival.item, arrival.sha256, arrival.submission_id, duplicate_of=earlier[1]))

@@ -52,8 +52,8 @@ from tonghop.ledger import (
 )
 from tonghop.mailer import SMTP_CONN_ID, MailError, send_all, smtp_configured
 from tonghop.notify import owed
-from tonghop.parse import ParsedReport, StructureError, read_report
-from tonghop.reader import FileRead, read_files
+from tonghop.parse import ParsedReport
+from tonghop.reader import FileRead, read_files, read_paths
 from tonghop.rollup import CommuneStatus, rollup
 from tonghop.safety import clean_text, safe_name
 from tonghop.spec import TemplateSpec, load_spec
@@ -111,7 +111,7 @@ class PeriodContext:
 
     @functools.cached_property
     def inbox(self) -> Inbox:
-        return open_inbox(self.settings.inbox)
+        return open_inbox(self.settings.inbox, self.settings.trust_received_at)
 
     @functools.cached_property
     def outputs(self) -> LocalOutputs | S3Outputs:
@@ -291,8 +291,8 @@ class _Annotate:
         content = open_inbox(self.inbox_location).read(item)
         try:
             copy = annotate_workbook(content, findings, item.file_name)
-        except Exception:  # a workbook openpyxl cannot rewrite: the findings still go out, without the copy
-            log.exception("could not annotate %s", item.key)
+        except Exception as exc:  # noqa: BLE001 — openpyxl cannot rewrite it: the findings go out without the copy
+            log.warning("could not annotate %s: %s: %s", item.key, type(exc).__name__, exc)
             return None
         open_outputs(self.output_location).write(relative, copy)
         return relative
@@ -330,12 +330,6 @@ class Annotations:
                  if outcome.ok and outcome.value}
         record_annotations(self.engine, paths)
         return paths
-
-
-def internal_finding(ctx: PeriodContext, item: InboxFile, sid: str, detail: str) -> Finding:
-    """TH-S-011: something in this file made a step fail that should not have; it alone is rejected."""
-    check = load_catalogue(ctx.settings.expectations_dir)["TH-S-011"]
-    return with_origin(make_finding(check, sid, {"file_name": item.file_name, "detail": detail}), item)
 
 
 def check_placement(ctx: PeriodContext, reads: list[FileRead]) -> list[FileRead]:
@@ -579,13 +573,13 @@ def check_workbooks(settings: Settings, paths: Sequence[Path], period_id: str | 
     hierarchy = load_hierarchy(settings.hierarchy_source)
     results: dict[Path, list[Finding]] = {p: [] for p in paths}
     by_period: dict[str, list[tuple[InboxFile, ParsedReport]]] = defaultdict(list)
-    for path in paths:
+    reads = read_paths(paths, settings.expectations_dir)
+    for path, read in zip(paths, reads, strict=True):
         sid = str(path)
-        try:
-            report = read_report(path.read_bytes(), sid, path.name, spec, catalogue)
-        except StructureError as exc:
-            results[path].append(exc.finding)
+        if read.report is None:
+            results[path].append(read.finding)
             continue
+        report = read.report
         pid = period_id or report.values.get("period_id") or ""
         if pid not in calendar:
             f = spec.by_key["period_id"]

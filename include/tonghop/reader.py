@@ -7,6 +7,8 @@ stops the batch (the store is down: nothing is recorded and the next run tries a
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import functools
 import hashlib
 import os
@@ -125,3 +127,35 @@ def read_files(settings: Settings, items: Sequence[InboxFile], progress: Any = N
 
 def _progress(progress: Any, items: Sequence[InboxFile]) -> Iterable[InboxFile]:
     return progress(items, len(items), "Đọc tệp") if progress else items
+
+
+class _ReadPath:
+    def __init__(self, expectations_dir: Path) -> None:
+        self.expectations_dir = expectations_dir
+
+    def __call__(self, path: Path) -> FileRead:
+        item = InboxFile(key=str(path), period_id="", province_code=None, submitted_for=str(path),
+                         received_at=dt.datetime.now(dt.UTC), size=0)
+        read = parse_content(path.read_bytes(), item, self.expectations_dir)
+        if read.report is not None:
+            read.report.submission_id = str(path)
+        elif read.finding is not None:
+            read.finding = dataclasses.replace(read.finding, submission_id=str(path))
+        return read
+
+
+def read_paths(paths: Sequence[Path], expectations_dir: Path, limits: Limits | None = None) -> list[FileRead]:
+    """Workbooks on disk (`tonghop check`), read as the inbox's files are: contained, one finding each at worst."""
+    outcomes = run_isolated(_ReadPath(expectations_dir), list(paths), 1, limits, label=str)
+    reads = []
+    for path, outcome in zip(paths, outcomes, strict=True):
+        if outcome.ok:
+            reads.append(outcome.value)
+            continue
+        item = InboxFile(key=str(path), period_id="", province_code=None, submitted_for=str(path),
+                         received_at=dt.datetime.now(dt.UTC), size=0)
+        detail = _LIMIT_DETAILS.get(outcome.status)
+        check = "TH-S-010" if detail else "TH-S-011"
+        text = detail() if detail else clean_text(outcome.detail, keep_newlines=False)[:200]
+        reads.append(FileRead(item, "", str(path), finding=_finding(expectations_dir, check, str(path), item, text)))
+    return reads

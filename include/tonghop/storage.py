@@ -6,7 +6,9 @@ Airflow's amazon provider and its `aws_default` connection (extra `endpoint_url`
 
 Inbox layout (both): `<period>/<province code>/<commune code>/<file name>`. Nothing is ever deleted from
 an inbox; what became of each file is in the warehouse ledger. Received time: a local file's modification
-time; an S3 object's `received-at` metadata when the upload channel set it (ISO 8601), else LastModified.
+time; an S3 object's LastModified (set by the store when the object was written). The `received-at`
+metadata (ISO 8601) is read only from a trusted upload channel (`TONGHOP_TRUST_RECEIVED_AT`): anyone who can
+put an object can set it, so by default it could make a late file look on time.
 
 Outputs layout (both): `<period>/annotated/<commune>/…xlsx`, `<period>/runs/<run>/<batch>/data_docs/…`,
 `<period>/summary.json`.
@@ -54,9 +56,10 @@ def _join(prefix: str, key: str) -> str:
 
 
 class S3Inbox:
-    def __init__(self, location: str, client: Any | None = None) -> None:
+    def __init__(self, location: str, client: Any | None = None, trust_received_at: bool = False) -> None:
         self.bucket, self.prefix = split_s3(location)
         self.client = client or s3_client()
+        self.trust_received_at = trust_received_at
 
     def list(self, period_id: str) -> list[InboxFile]:
         items = []
@@ -72,11 +75,16 @@ class S3Inbox:
         return sorted(items, key=lambda i: i.key)
 
     def describe(self, item: InboxFile) -> InboxFile:
+        if not self.trust_received_at:
+            return item
         head = self.client.head_object(Bucket=self.bucket, Key=_join(self.prefix, item.key))
         stamp = head.get("Metadata", {}).get(RECEIVED_AT)
         if not stamp:
             return item
-        received = dt.datetime.fromisoformat(stamp)
+        try:
+            received = dt.datetime.fromisoformat(stamp)
+        except ValueError:
+            return item  # not a time: the store's own time stands
         if received.tzinfo is None:
             received = received.replace(tzinfo=dt.UTC)
         return InboxFile(**{**item.__dict__, "received_at": received.astimezone(dt.UTC)})
@@ -97,8 +105,12 @@ class Inbox(Protocol):
     def read(self, item: InboxFile) -> bytes: ...
 
 
-def open_inbox(location: str | Path) -> Inbox:
-    return S3Inbox(str(location)) if is_s3(location) else LocalInbox(Path(location))
+def open_inbox(location: str | Path, trust_received_at: bool = False) -> Inbox:
+    """The inbox at a location; `trust_received_at`: an S3 object's `received-at` metadata is its received
+    time (only for an upload channel that sets it itself and lets no client set it)."""
+    if is_s3(location):
+        return S3Inbox(str(location), trust_received_at=trust_received_at)
+    return LocalInbox(Path(location))
 
 
 class Outputs(Protocol):

@@ -1,0 +1,253 @@
+"""One bad file costs that file alone. Each failure an outside review found (a file that aborted `tonghop run`
+before anything was recorded, every run again) is here as a poison file in one batch with clean ones, run
+twice through the real CLI on SQLite and PostgreSQL: every file ends in a final state with its reason, the
+clean files are accepted and published with the figures their values add up to, and the second run finds
+nothing left to do. The isolation of the readers (memory, deadline, a dying worker) is tested on its own."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from tests.conftest import DISTRICT, PERIOD, PROVINCE
+from tests.hostile import Factory, _sheet_part, _zip_edit
+from tonghop.isolation import CRASHED, FAILED, MEMORY, OK, TIMEOUT, Limits, run_isolated
+from tonghop.ledger import FINAL_STATES
+from tonghop.warehouse import engine_for, read_table
+
+TONGHOP = str(Path(sys.executable).with_name("tonghop"))
+HOUSEHOLDS = "B. Hộ nghèo"
+
+
+def cell_xml(content: bytes, sheet: str, cell: str, xml: str) -> bytes:
+    """The workbook with one cell's XML replaced (what a writer other than Excel, or an attacker, may put)."""
+    part = _sheet_part(content, sheet)
+
+    def edit(name: str, data: bytes) -> bytes:
+        if name != part:
+            return data
+        pattern = rb'<c r="%s"[^>]*?(?:/>|>.*?</c>)' % cell.encode()
+        assert re.search(pattern, data, flags=re.DOTALL), cell
+        return re.sub(pattern, xml.encode(), data, count=1, flags=re.DOTALL)
+    return _zip_edit(content, edit)
+
+
+def extra_row(content: bytes, sheet: str, row_xml: str) -> bytes:
+    part = _sheet_part(content, sheet)
+    return _zip_edit(content, lambda name, data: data.replace(b"</sheetData>", row_xml.encode() + b"</sheetData>")
+                     if name == part else data)
+
+
+def unclosed_cells(content: bytes) -> bytes:
+    """~20 KB that inflate to 3.6 MB of `<c>` elements never closed: the old pre-scan looked for each one's
+    `</c>` to the end of the sheet, for over an hour."""
+    part = _sheet_part(content, HOUSEHOLDS)
+    body = b'<sheetData><row r="5">' + b'<c r="D5"><v>1</v>' * 200_000 + b"</row></sheetData>"
+    return _zip_edit(content, lambda name, data: re.sub(rb"<sheetData>.*</sheetData>", body, data, flags=re.DOTALL)
+                     if name == part else data)
+
+
+def set_cell(sheet: str, cell: str, value: object):
+    def edit(wb) -> None:
+        wb[sheet][cell] = value
+    return edit
+
+
+@dataclass
+class Poison:
+    kind: str
+    state: str
+    checks: set[str]
+    make: Callable[[Factory, str], bytes]
+    shows: str = ""  # text the reason must quote
+    counted: bool = False  # accepted with the values it was built from (an honest file)
+    folder_province: str = PROVINCE
+    extra: dict = field(default_factory=dict)
+
+
+POISONS = [
+    Poison("count_text_infinity", "rejected", {"TH-F-002"},
+           lambda f, c: f.xlsx(c, wb_edit=set_cell(HOUSEHOLDS, "D17", "Infinity")), "Infinity"),
+    Poison("count_text_1e400", "rejected", {"TH-F-012"},
+           lambda f, c: f.xlsx(c, wb_edit=set_cell(HOUSEHOLDS, "D17", "1E400")), "1E400"),
+    Poison("count_text_snan", "rejected", {"TH-F-002"},
+           lambda f, c: f.xlsx(c, wb_edit=set_cell(HOUSEHOLDS, "D17", "sNaN")), "sNaN"),
+    Poison("count_stored_nan", "rejected", {"TH-F-002"},
+           lambda f, c: cell_xml(f.xlsx(c), HOUSEHOLDS, "D17", '<c r="D17"><v>NaN</v></c>')),
+    Poison("count_stored_1e400", "rejected", {"TH-F-002"},
+           lambda f, c: cell_xml(f.xlsx(c), HOUSEHOLDS, "D17", '<c r="D17"><v>1E400</v></c>')),
+    Poison("huge_integer_text", "rejected", {"TH-F-012"},
+           lambda f, c: f.xlsx(c, wb_edit=set_cell(HOUSEHOLDS, "D17", "99999999999999999999")),
+           "99999999999999999999"),
+    Poison("rate_beyond_numeric", "rejected", {"TH-F-012"},
+           lambda f, c: f.xlsx(c, edit=lambda v, p: v.update(poor_rate=Decimal("123456789.25")))),
+    Poison("spill_in_input_cell", "rejected", {"TH-F-002"},
+           lambda f, c: cell_xml(f.xlsx(c), HOUSEHOLDS, "D17",
+                                 '<c r="D17" t="e"><f>SEQUENCE(3)</f><v>#SPILL!</v></c>'), "#SPILL!"),
+    Poison("calc_blocked_outside_inputs", "accepted", set(),
+           lambda f, c: extra_row(f.xlsx(c), HOUSEHOLDS, '<row r="60"><c r="A60" t="e"><f>A1:A2</f><v>#CALC!</v>'
+                                  '</c><c r="B60" t="e"><v>#BLOCKED!</v></c></row>'), counted=True),
+    Poison("filled_cell_at_xfd1048576", "accepted", set(),
+           lambda f, c: extra_row(f.xlsx(c), HOUSEHOLDS, '<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>'),
+           counted=True),
+    Poison("nul_and_escape_in_text", "accepted", set(),
+           lambda f, c: cell_xml(f.xlsx(c), "A. Thông tin chung", "C15",
+                                 '<c r="C15" t="inlineStr"><is><t>Nguy_x0000_ễn_x001B_[2J Văn An</t></is></c>'),
+           counted=True),
+    Poison("unclosed_cells_prescan", "rejected", {"TH-S-001"}, lambda f, c: unclosed_cells(f.xlsx(c))),
+    Poison("under_another_province", "rejected", {"TH-S-012"}, lambda f, c: f.xlsx(c), folder_province="01"),
+]
+
+
+def _build(hierarchy, period, tmp_path: Path) -> tuple[Path, dict, dict[str, Poison]]:
+    """The batch: one commune per poison, the clean communes of the district, and the commune whose report
+    the misplaced file copies (its own, clean, file must stay the accepted one)."""
+    factory = Factory(hierarchy, period)
+    communes = [u.code for u in hierarchy.reporting_units(DISTRICT)]
+    inbox = tmp_path / "inbox"
+    when = (period.commune_deadline - dt.timedelta(days=3)).timestamp()
+    values, by_key = {}, {}
+    for i, commune in enumerate(communes):
+        poison = POISONS[i] if i < len(POISONS) else None
+        province = poison.folder_province if poison else PROVINCE
+        target = communes[-1] if poison and poison.kind == "under_another_province" else commune
+        content = poison.make(factory, target) if poison else factory.xlsx(commune)
+        path = inbox / PERIOD / province / target / f"bao-cao-{poison.kind if poison else 'sach'}.xlsx"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        os.utime(path, (when + i, when + i))
+        key = path.relative_to(inbox).as_posix()
+        by_key[key] = poison
+        if poison is None or poison.counted:
+            values[target] = factory.parts(target)[0]
+    return inbox, values, by_key
+
+
+def _tonghop(*args: str, home: Path, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([TONGHOP, *args], capture_output=True, text=True, check=False, timeout=600,
+                          env={**os.environ, "TONGHOP_HOME": str(home), "TONGHOP_SCOPE": DISTRICT, **env})
+
+
+def test_a_batch_with_one_poison_file_of_each_kind_completes_twice(warehouse_url, hierarchy, period, tmp_path):
+    inbox, values, by_key = _build(hierarchy, period, tmp_path)
+    home = tmp_path / "home"
+    runs = []
+    for _ in range(2):
+        start = time.perf_counter()
+        done = _tonghop("run", "--period", PERIOD, "--inbox", str(inbox), "--warehouse", warehouse_url,
+                        "--no-reports", "--json", home=home)
+        runs.append(time.perf_counter() - start)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "Traceback" not in done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["ingest"]["new"] == 0  # the second run: nothing left over, nothing read again
+
+    engine = engine_for(warehouse_url)
+    submissions = {s["source_key"]: s for s in read_table(engine, "submission", period_id=PERIOD)}
+    findings: dict[str, list[dict]] = {}
+    for f in read_table(engine, "finding"):
+        findings.setdefault(f["submission_id"], []).append(f)
+    assert set(submissions) == set(by_key)
+    report = []
+    for key, poison in by_key.items():
+        row = submissions[key]
+        own = findings.get(row["submission_id"], [])
+        report.append(f"{(poison.kind if poison else 'clean'):<28} {row['status']:<9} "
+                      + "; ".join(f"{f['check_id']} {f['message'][:80]}" for f in own))
+        assert row["status"] in FINAL_STATES
+        want = poison.state if poison else "accepted"
+        assert row["status"] == want, (key, row["status"], own)
+        if poison:
+            assert poison.checks <= {f["check_id"] for f in own}, (poison.kind, own)
+            assert all(poison.shows in f["message"] for f in own if f["check_id"] in poison.checks)
+        for f in own:  # stored text is clean whatever the file held
+            assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", f["message"] + (f["value"] or "")), f
+    print("\n" + "\n".join(report) + f"\nruns: {runs[0]:.1f} s, {runs[1]:.1f} s")
+
+    # Published: exactly the accepted communes' values, added up independently.
+    facts = {r["area"]: r for r in read_table(engine, "fact_households", period_id=PERIOD, unit_code=DISTRICT)}
+    for key in ("total_households", "poor_end", "near_poor_end", "poor_merit"):
+        assert facts["total"][key] == sum(v[key] for v in values.values()), key
+    completeness = next(iter(read_table(engine, "fact_completeness", period_id=PERIOD, unit_code=DISTRICT,
+                                        area="total")))
+    assert completeness["accepted"] == len(values)
+    names = {s["submitted_for"]: s for s in submissions.values() if s["status"] == "accepted"}
+    cleaned = next(k for k, p in by_key.items() if p and p.kind == "nul_and_escape_in_text")
+    stored = read_table(engine, "report", submission_id=submissions[cleaned]["submission_id"])[0]
+    assert stored["preparer_name"] == "Nguyễn[2J Văn An"  # NUL and ESC dropped, the rest kept
+    assert len(names) == len(values)
+    engine.dispose()
+
+
+def test_check_contains_a_reader_that_needs_too_much_memory(hierarchy, period, tmp_path):
+    """A 6 KB legacy .xls with one value at its last cell makes calamine fill 16.7 million cells (about 1 GB):
+    `tonghop check` answers for that file with TH-S-010 and still checks the one beside it."""
+    import xlwt
+
+    book = xlwt.Workbook()
+    for name in Factory(hierarchy, period).spec.sheet_names:
+        sheet = book.add_sheet(name)
+        sheet.write(0, 0, "x")
+        sheet.write(65535, 255, 1)
+    heavy = tmp_path / "nang.xls"
+    book.save(str(heavy))
+    assert heavy.stat().st_size < 50_000
+    clean = tmp_path / "sach.xlsx"
+    clean.write_bytes(Factory(hierarchy, period).xlsx(hierarchy.reporting_units(DISTRICT)[0].code))
+    done = _tonghop("check", str(heavy), str(clean), "--format", "json", home=tmp_path / "home",
+                    TONGHOP_FILE_MEMORY_MB="300")
+    assert done.returncode == 1, done.stderr[-2000:]
+    results = {Path(r["file"]).name: r for r in json.loads(done.stdout)}
+    heavy_ids = [f["check_id"] for f in results["nang.xls"]["findings"]]
+    assert heavy_ids == ["TH-S-010"], results["nang.xls"]
+    assert results["sach.xlsx"]["findings"] == []
+
+
+def _task(item: str) -> str:
+    if item == "loop":
+        while True:
+            pass
+    if item == "abort":
+        os.abort()
+    if item == "grow":
+        return str(len(bytearray(4 * 1024**3)))  # beyond the budget: MemoryError in the worker
+    if item == "raise":
+        raise ValueError("bad value")
+    if item.startswith("slow-"):
+        time.sleep(0.2)
+    return item.upper()
+
+
+def test_isolation_gives_each_failure_to_its_file_only():
+    items = ["a", "loop", "b", "abort", "c", "grow", "raise", "slow-d", "e"]
+    start = time.perf_counter()
+    outcomes = run_isolated(_task, items, workers=2, limits=Limits(memory_mb=512, seconds=3))
+    elapsed = time.perf_counter() - start
+    got = {item: (o.status, o.value) for item, o in zip(items, outcomes, strict=True)}
+    assert got == {"a": (OK, "A"), "loop": (TIMEOUT, None), "b": (OK, "B"), "abort": (CRASHED, None),
+                   "c": (OK, "C"), "grow": (MEMORY, None), "raise": (FAILED, None), "slow-d": (OK, "SLOW-D"),
+                   "e": (OK, "E")}
+    assert "ValueError: bad value" in outcomes[6].detail
+    assert elapsed < 30, elapsed  # one deadline, two short-lived workers for the crash: not a hang
+
+
+def test_the_prescan_is_linear(hierarchy, period):
+    from tonghop.safety import inspect
+
+    content = unclosed_cells(Factory(hierarchy, period).xlsx(hierarchy.reporting_units(DISTRICT)[0].code))
+    assert len(content) < 64 * 1024
+    inflated = sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(content)).infolist())
+    start = time.perf_counter()
+    inspect(content)
+    assert time.perf_counter() - start < 5, f"{inflated} bytes"
