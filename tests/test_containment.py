@@ -251,3 +251,71 @@ def test_the_prescan_is_linear(hierarchy, period):
     start = time.perf_counter()
     inspect(content)
     assert time.perf_counter() - start < 5, f"{inflated} bytes"
+
+
+def _two_clean_files(settings, hierarchy, period, warehouse_url):
+    import dataclasses
+
+    from tonghop.pipeline import PeriodContext, run_period
+
+    settings = dataclasses.replace(settings, warehouse_url=warehouse_url, scope=DISTRICT)
+    factory = Factory(hierarchy, period)
+    when = (period.commune_deadline - dt.timedelta(days=3)).timestamp()
+    communes = [u.code for u in hierarchy.reporting_units(DISTRICT)[:2]]
+    for code in communes:
+        path = settings.inbox_dir / PERIOD / PROVINCE / code / "bc.xlsx"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(factory.xlsx(code))
+        os.utime(path, (when, when))
+    run_period(settings, PERIOD)
+    return PeriodContext.open(settings, PERIOD), communes
+
+
+def test_a_value_the_warehouse_refuses_costs_its_file_alone(warehouse_url, settings, hierarchy, period):
+    """record_contained stores the batch file by file when the database refuses one file's rows (a bigint
+    out of range on PostgreSQL, sqlite3's OverflowError): that file alone ends rejected with TH-S-011."""
+    from tonghop.pipeline import record_contained
+
+    ctx, communes = _two_clean_files(settings, hierarchy, period, warehouse_url)
+    engine = ctx.engine
+    subs = {s["submitted_for"]: s for s in read_table(engine, "submission", period_id=PERIOD)}
+    reports = {c: read_table(engine, "report", submission_id=subs[c]["submission_id"])[0] for c in communes}
+    good, bad = communes
+    reports[bad] = {**reports[bad], "total_households": 10**20}
+    outcomes = [{"submission_id": subs[c]["submission_id"], "status": "accepted", "error_count": 0,
+                 "warning_count": 0, "annotated_path": None} for c in communes]
+    finding = {"submission_id": subs[bad]["submission_id"], "seq": 1, "check_id": "TH-F-013", "severity": "warning",
+               "message": "m", "commune_code": bad, "file_name": "bc.xlsx"}
+    record_contained(ctx, outcomes, list(reports.values()), [finding])
+    after = {s["submitted_for"]: s for s in read_table(engine, "submission", period_id=PERIOD)}
+    assert after[good]["status"] == "accepted" and after[bad]["status"] == "rejected"
+    assert read_table(engine, "report", submission_id=subs[good]["submission_id"])[0]["total_households"] == \
+        reports[good]["total_households"]
+    assert read_table(engine, "report", submission_id=subs[bad]["submission_id"]) == []
+    findings = read_table(engine, "finding", submission_id=subs[bad]["submission_id"])
+    assert [f["check_id"] for f in findings] == ["TH-S-011"] and "bc.xlsx" in findings[0]["message"]
+    assert outcomes[1]["status"] == "rejected"
+    engine.dispose()
+
+
+def test_a_report_that_breaks_the_batch_validation_is_set_aside(settings, hierarchy, period):
+    """validate_contained: a report whose frames cannot be built (here its arrays are cut short) is rejected
+    with TH-S-011; the others of the batch are validated as usual, in one run."""
+    import dataclasses
+
+    import numpy as np
+
+    from tonghop.pipeline import validate_contained
+    from tonghop.validate import BatchValidator, History
+
+    ctx, communes = _two_clean_files(settings, hierarchy, period, f"sqlite:///{settings.home / 'w.sqlite'}")
+    from tonghop.reader import read_files
+
+    reads = read_files(ctx.settings, ctx.inbox.list(PERIOD))
+    items = [(r.item, r.report) for r in reads]
+    broken = dataclasses.replace(items[1][1], numbers=np.zeros(3))
+    validator = BatchValidator(ctx.spec, ctx.hierarchy, ctx.settings.expectations_dir)
+    result, kept = validate_contained(validator, period, [items[0], (items[1][0], broken)], History(), None)
+    assert [r.submission_id for _, r in kept] == [items[0][1].submission_id]
+    assert [(f.submission_id, f.check_id) for f in result.findings] == [(broken.submission_id, "TH-S-011")]
+    assert result.gx_runs > 0

@@ -394,7 +394,12 @@ def validate_contained(validator: BatchValidator, period: Period, parsed: list[t
     return ValidationResult(findings, gx_runs=runs), alone
 
 
-def _outage(exc: sa.exc.StatementError) -> bool:
+# What a database driver raises for a value it cannot store: SQLAlchemy's wrapped errors (PostgreSQL's
+# "numeric field overflow", "cannot contain NUL"), and sqlite3's own OverflowError for a too-large integer.
+REFUSED_VALUE = (sa.exc.StatementError, ArithmeticError, ValueError, TypeError)
+
+
+def _outage(exc: Exception) -> bool:
     """The database itself failed (connection lost, server down): not something one file's values did."""
     return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) or bool(
         getattr(exc, "connection_invalidated", False))
@@ -407,10 +412,10 @@ def record_contained(ctx: PeriodContext, outcomes: list[dict[str, Any]], report_
     try:
         record_results(ctx.engine, outcomes, report_rows, finding_rows)
         return
-    except sa.exc.StatementError as exc:
+    except REFUSED_VALUE as exc:
         if _outage(exc):
             raise
-        log.warning("recording the batch failed (%s); recording its files one by one", exc.orig or exc)
+        log.warning("recording the batch failed (%s); recording its files one by one", getattr(exc, "orig", exc))
     reports = {r["submission_id"]: r for r in report_rows}
     findings: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for f in finding_rows:
@@ -420,12 +425,12 @@ def record_contained(ctx: PeriodContext, outcomes: list[dict[str, Any]], report_
         try:
             record_results(ctx.engine, [outcome], [reports[sid]] if sid in reports else [], findings[sid])
             continue
-        except sa.exc.StatementError as exc:
+        except REFUSED_VALUE as exc:
             if _outage(exc):
                 raise
-            log.warning("the warehouse refused the rows of %s: %s", sid, exc.orig or exc)
-            detail = clean_text(f"kho dữ liệu không lưu được số liệu của tệp: {exc.orig or exc}",
-                                keep_newlines=False)[:200]
+            reason = getattr(exc, "orig", None) or exc
+            log.warning("the warehouse refused the rows of %s: %s", sid, reason)
+            detail = clean_text(f"kho dữ liệu không lưu được số liệu của tệp: {reason}", keep_newlines=False)[:200]
         own = findings[sid][0] if findings[sid] else {}
         check = load_catalogue(ctx.settings.expectations_dir)["TH-S-011"]
         finding = make_finding(check, sid, {"file_name": own.get("file_name") or "", "detail": detail})
