@@ -308,7 +308,7 @@ def test_a_report_that_breaks_the_batch_validation_is_set_aside(settings, hierar
     from tonghop.pipeline import validate_contained
     from tonghop.validate import BatchValidator, History
 
-    ctx, communes = _two_clean_files(settings, hierarchy, period, f"sqlite:///{settings.home / 'w.sqlite'}")
+    ctx, _ = _two_clean_files(settings, hierarchy, period, f"sqlite:///{settings.home / 'w.sqlite'}")
     from tonghop.reader import read_files
 
     reads = read_files(ctx.settings, ctx.inbox.list(PERIOD))
