@@ -18,7 +18,7 @@ import multiprocessing
 import os
 import resource
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -125,8 +125,15 @@ class Pool:
         self.task, self.limits = task, limits or Limits()
         self.workers = [_Worker(task, self.limits) for _ in range(max(1, workers))]
 
-    def map(self, items: Sequence[Any], label: Callable[[Any], str] = str) -> list[Outcome]:
-        """One Outcome per item, in order."""
+    def map(self, items: Sequence[Any], label: Callable[[Any], str] = str,
+            progress: Callable[[Iterable, int, str], Iterable] | None = None) -> list[Outcome]:
+        """One Outcome per item, in order; `progress` wraps the stream of answers (a progress bar)."""
+        answers = self.answers(items, label)
+        outcomes = dict(progress(answers, len(items), "Đọc tệp") if progress else answers)
+        return [outcomes[i] for i in range(len(items))]
+
+    def answers(self, items: Sequence[Any], label: Callable[[Any], str] = str) -> Iterator[tuple[int, Outcome]]:
+        """(index, Outcome) for every item, as they come."""
         limits, pool = self.limits, self.workers
         todo: collections.deque[int] = collections.deque(range(len(items)))
         outcomes: dict[int, Outcome] = {}
@@ -151,6 +158,7 @@ class Pool:
                     outcomes[index] = Outcome(status, value, detail)
                     worker.held.popleft()
                     worker.since = time.monotonic()
+                    yield index, outcomes[index]
                 if not worker.held:
                     continue
                 dead = worker.process.exitcode is not None
@@ -173,7 +181,7 @@ class Pool:
                     outcomes[culprit] = Outcome(CRASHED, None, f"worker exit status {exitcode}")
                 log.warning("%s: %s (%s)", label(items[culprit]), outcomes[culprit].status,
                             outcomes[culprit].detail)
-        return [outcomes[i] for i in range(len(items))]
+                yield culprit, outcomes[culprit]
 
     def close(self) -> None:
         for worker in self.workers:
@@ -182,7 +190,8 @@ class Pool:
 
 def run_isolated(task: Callable[[Any], Any], items: Sequence[Any], workers: int = 1,
                  limits: Limits | None = None, label: Callable[[Any], str] = str,
-                 after_start: Callable[[], None] | None = None) -> list[Outcome]:
+                 after_start: Callable[[], None] | None = None,
+                 progress: Callable[[Iterable, int, str], Iterable] | None = None) -> list[Outcome]:
     """`task(item)` for every item, in worker processes; one Outcome per item, in order. `after_start` runs
     once the workers are forked (start threads there: forking a process with running threads is unsafe)."""
     if not items:
@@ -193,7 +202,7 @@ def run_isolated(task: Callable[[Any], Any], items: Sequence[Any], workers: int 
     if after_start:
         after_start()
     try:
-        return pool.map(items, label)
+        return pool.map(items, label, progress)
     finally:
         pool.close()
 

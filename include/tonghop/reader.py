@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,10 +100,10 @@ def read_files(settings: Settings, items: Sequence[InboxFile], progress: Any = N
     inbox cannot give a file."""
     workers = (os.cpu_count() or 1) if len(items) >= PARALLEL_FROM else 1
     outcomes = run_isolated(_ReadOne(settings.inbox, settings.expectations_dir), items, workers, limits,
-                            label=lambda item: item.key, after_start=after_start)
+                            label=lambda item: item.key, after_start=after_start, progress=progress)
     reads: list[FileRead] = []
     inbox = None
-    for item, outcome in zip(_progress(progress, items), outcomes, strict=True):
+    for item, outcome in zip(items, outcomes, strict=True):
         if isinstance(outcome.value, str):
             raise InboxReadError(f"{item.key}: {outcome.value}")
         if outcome.ok:
@@ -123,10 +123,6 @@ def read_files(settings: Settings, items: Sequence[InboxFile], progress: Any = N
         read.finding = _finding(settings.expectations_dir, check, read.submission_id, item, text)
         reads.append(read)
     return reads
-
-
-def _progress(progress: Any, items: Sequence[InboxFile]) -> Iterable[InboxFile]:
-    return progress(items, len(items), "Đọc tệp") if progress else items
 
 
 class _ReadPath:
