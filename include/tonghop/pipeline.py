@@ -324,8 +324,9 @@ class Annotations:
             return {}
         self.thread.join()
         self.pool.close()
-        if len(self.outcomes) != len(self.work):
-            raise RuntimeError("annotating the batch's workbooks failed (see the log above)")
+        if len(self.outcomes) != len(self.work):  # the supervising thread failed: the e-mails go without copies
+            log.error("annotating the batch's workbooks failed (see the log above); no copy is attached")
+            return {}
         paths = {sid: outcome.value for (_, sid, _), outcome in zip(self.work, self.outcomes, strict=True)
                  if outcome.ok and outcome.value}
         record_annotations(self.engine, paths)
