@@ -3,7 +3,13 @@
 What was sent is recorded in the warehouse (`email_log`, keyed by kind, period, reference and recipient)
 right after the SMTP server accepted it: a retried task or a re-run sends only what is still missing.
 If the server is down the sending stops with MailError; nothing is recorded for the unsent messages, so
-the next attempt sends them.
+the next attempt sends them. A message that cannot be built or that the server refuses (a recipient, its
+size, its content) is logged and skipped: it stays owed, and it never holds back the messages after it.
+
+Much of what goes into a message comes from the inbox (file names, typed values), so every header is
+cut to one bounded line, and a message is kept under the size the server accepts (the smaller of
+TONGHOP_MAIL_MAX_BYTES and the server's advertised SIZE): when it is too big, its attachments go and the
+body says so.
 """
 
 from __future__ import annotations
@@ -13,11 +19,14 @@ import functools
 import logging
 import mimetypes
 import os
+import re
+import smtplib
+import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from email.policy import default as default_policy
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 
 import jinja2
@@ -28,10 +37,68 @@ from tonghop.warehouse import ensure_schema
 log = logging.getLogger(__name__)
 SMTP_CONN_ID = "smtp_default"
 TEMPLATES = Path(__file__).with_name("resources") / "emails"
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # whole message as sent; TONGHOP_MAIL_MAX_BYTES overrides it
+MAX_SUBJECT_CHARS = 250
+MAX_FILENAME_CHARS = 120
+MAX_ADDRESS_CHARS = 254  # RFC 5321, and the width of email_log.recipient
+ATTACHMENT_DROPPED = ("Tệp đính kèm quá lớn để gửi qua thư điện tử nên đã được lược bỏ khỏi thư này; vui lòng "
+                      "liên hệ Phòng hoặc Sở Lao động - Thương binh và Xã hội để nhận bản có đánh dấu.")
 
 
 class MailError(RuntimeError):
-    """Some messages could not be sent (the SMTP server is unreachable or refused them)."""
+    """Sending stopped: the SMTP server is unreachable or dropped the connection."""
+
+
+class MessageTooLarge(ValueError):
+    """Even without its attachments the message is bigger than the server accepts."""
+
+
+def one_line(value: object, limit: int | None = None) -> str:
+    """Text safe for a header or a one-line mention: every line separator and control or format character
+    (CR, LF, VT, FF, NEL, U+2028/2029, bidi overrides …) becomes a space, runs of spaces collapse, a lone
+    surrogate (an undecodable byte of a file name) becomes U+FFFD, and the result is cut at `limit`
+    characters with an ellipsis."""
+    text = str(value)
+    if limit is not None:
+        text = text[: limit * 4]  # bounds the work on hostile input; normalisation may shorten it
+    chars = []
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category == "Cs":
+            chars.append("\ufffd")
+        elif category[0] == "C" or category in ("Zl", "Zp"):
+            chars.append(" ")
+        else:
+            chars.append(ch)
+    cleaned = " ".join(unicodedata.normalize("NFC", "".join(chars)).split())
+    if limit is not None and len(cleaned) > limit:
+        cleaned = cleaned[: limit - 1].rstrip() + "…"
+    return cleaned
+
+
+def attachment_name(name: str) -> str:
+    """An attachment's file name: one line, no path separators, bounded, the extension kept."""
+    cleaned = one_line(name).replace("/", "_").replace("\\", "_").strip(". ") or "tep-dinh-kem"
+    if len(cleaned) <= MAX_FILENAME_CHARS:
+        return cleaned
+    stem, dot, ext = cleaned.rpartition(".")
+    if not dot or not stem or len(ext) > 10:
+        return one_line(cleaned, MAX_FILENAME_CHARS)
+    return f"{one_line(stem, MAX_FILENAME_CHARS - len(ext) - 1)}.{ext}"
+
+
+def max_message_bytes() -> int:
+    raw = os.environ.get("TONGHOP_MAIL_MAX_BYTES", "").strip()
+    if not raw:
+        return MAX_MESSAGE_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        log.warning("TONGHOP_MAIL_MAX_BYTES=%r is not a positive number of bytes; using %s", raw, MAX_MESSAGE_BYTES)
+        return MAX_MESSAGE_BYTES
+    return value
 
 
 @dataclass
@@ -84,22 +151,90 @@ def smtp_configured(conn_id: str = SMTP_CONN_ID) -> bool:
 POLICY = default_policy.clone(max_line_length=998)
 
 
+def _address(value: str) -> str:
+    # Addresses come from the contacts directory, which checks them; a bad one fails its own message only.
+    if not value or len(value) > MAX_ADDRESS_CHARS or one_line(value) != value or " " in value:
+        raise ValueError(f"not a usable e-mail address: {one_line(value, 80)!r}")
+    return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(text: str) -> str:
+    # A lone surrogate (an undecodable byte of a file name, kept by surrogateescape) cannot be encoded.
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def _message(email: Email, sender: str, to: list[str], cc: list[str]) -> EmailMessage:
+    to, cc = [_address(r) for r in to], [_address(r) for r in cc]
     msg = EmailMessage(policy=POLICY)
-    msg["Subject"] = email.subject
+    msg["Subject"] = one_line(email.subject, MAX_SUBJECT_CHARS)
+    if one_line(sender) != sender:  # configuration, but a header all the same; it may carry a display name
+        raise ValueError(f"not a usable sender: {one_line(sender, 80)!r}")
     msg["From"] = sender
     msg["To"] = ", ".join(to) if to else ", ".join(cc)
     if cc and to:
         msg["Cc"] = ", ".join(cc)
     msg["Date"] = formatdate(localtime=True)
-    msg["Message-ID"] = make_msgid(domain=sender.split("@")[-1])
-    msg.set_content(email.text)
-    msg.add_alternative(email.html, subtype="html")
+    msg["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].split("@")[-1] or None)
+    msg.set_content(_encodable(email.text))
+    msg.add_alternative(_encodable(email.html), subtype="html")
     for name, content in email.attachments:
+        name = attachment_name(name)
         kind, _ = mimetypes.guess_type(name)
         maintype, subtype = (kind or "application/octet-stream").split("/", 1)
         msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=name)
     return msg
+
+
+def wire_size(msg: EmailMessage) -> int:
+    """Bytes of the message as smtplib sends it (CRLF line ends)."""
+    return len(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")))
+
+
+def without_attachments(email: Email) -> Email:
+    """The message without its attachments, the body telling why (before the signature of the plain text)."""
+    head, sep, tail = email.text.rpartition("\n--\n")
+    text = f"{head}\n\n{ATTACHMENT_DROPPED}\n{sep}{tail}" if sep else f"{email.text}\n\n{ATTACHMENT_DROPPED}\n"
+    note = f'<p style="color:#C00000;"><b>{ATTACHMENT_DROPPED}</b></p>'
+    head, sep, tail = email.html.rpartition("</body>")
+    html = f"{head}{note}\n{sep}{tail}" if sep else f"{email.html}{note}"
+    return replace(email, text=text, html=html, attachments=[])
+
+
+def fitted(email: Email, sender: str, to: list[str], cc: list[str], budget: int) -> tuple[EmailMessage, bool]:
+    """The message within `budget` bytes, and whether its attachments had to go. Raises MessageTooLarge."""
+    msg = _message(email, sender, to, cc)
+    size = wire_size(msg)
+    if size <= budget:
+        return msg, False
+    if email.attachments:
+        msg = _message(without_attachments(email), sender, to, cc)
+        lighter = wire_size(msg)
+        if lighter <= budget:
+            log.warning("%s %s %s: %s bytes with its attachments, over the %s-byte limit: sent without them",
+                        email.kind, email.period_id, email.ref, size, budget)
+            return msg, True
+        size = lighter
+    raise MessageTooLarge(f"{size} bytes even without attachments, the limit is {budget}")
+
+
+def _budget(client: smtplib.SMTP, configured: int) -> int:
+    """The configured maximum, lowered to what the server advertises (EHLO SIZE), less 1% for the
+    dot-stuffing and trace headers added on the way."""
+    client.ehlo_or_helo_if_needed()
+    advertised = (client.esmtp_features.get("size") or "").strip()
+    limit = min(configured, int(advertised)) if advertised.isdigit() and int(advertised) > 0 else configured
+    return limit - limit // 100
+
+
+# Refusals of one message (its sender, a recipient, its size or content, an address the server cannot take):
+# the connection is still usable, so the next message goes on. Anything else (socket errors,
+# SMTPServerDisconnected, SMTPConnectError, …) stops the sending.
+MESSAGE_REFUSED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError,
+                   smtplib.SMTPNotSupportedError, ValueError, TypeError)
+TOO_BIG = 552
 
 
 def sent_keys(engine: sa.Engine, period_id: str) -> set[tuple[str, str, str]]:
@@ -111,12 +246,42 @@ def sent_keys(engine: sa.Engine, period_id: str) -> set[tuple[str, str, str]]:
         return {tuple(r) for r in rows}
 
 
+def _record(engine: sa.Engine, email: Email, subject: str, recipients: Sequence[str]) -> None:
+    table = ensure_schema(engine).tables["email_log"]
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [
+            {"kind": email.kind, "period_id": email.period_id, "ref": email.ref, "recipient": r,
+             "subject": subject, "sent_at": dt.datetime.now(dt.UTC)} for r in recipients])
+
+
+def _skipped(email: Email, recipients: Sequence[str], exc: BaseException) -> None:
+    log.error("e-mail %s %s %s to %s not sent, it stays owed: %s: %s", email.kind, email.period_id, email.ref,
+              one_line(", ".join(recipients), 500), type(exc).__name__, one_line(exc, 500))
+
+
+def _deliver(client: smtplib.SMTP, email: Email, built: tuple[EmailMessage, bool], sender: str, to: list[str],
+             cc: list[str], missing: list[str], budget: int) -> dict:
+    """Send one built message; returns the recipients the server refused (smtplib's dict)."""
+    msg, lightened = built
+    try:
+        return client.send_message(msg, from_addr=sender, to_addrs=missing)
+    except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+        # A server may refuse the size without advertising its limit: once more without the attachments.
+        if exc.smtp_code != TOO_BIG or lightened or not email.attachments:
+            raise
+        log.warning("%s %s %s: the server refused its size (%s): sent without its attachments",
+                    email.kind, email.period_id, email.ref, one_line(exc, 200))
+        msg, _ = fitted(without_attachments(email), sender, to, cc, budget)
+        return client.send_message(msg, from_addr=sender, to_addrs=missing)
+
+
 def send_all(engine: sa.Engine, emails: Sequence[Email], mail_from: str,
              conn_id: str = SMTP_CONN_ID) -> dict[str, int]:
-    """Send what has not been sent yet; returns counts. Raises MailError when the server fails."""
+    """Send what has not been sent yet; returns counts ("failed": messages that could not be built or that
+    the server refused for some of their recipients; they stay owed). Raises MailError when the server is
+    unreachable or drops the connection."""
     from airflow.providers.smtp.hooks.smtp import SmtpHook
 
-    table = ensure_schema(engine).tables["email_log"]
     sent: dict[str, set[tuple[str, str, str]]] = {}
     pending: list[tuple[Email, list[str]]] = []
     for email in emails:
@@ -125,25 +290,42 @@ def send_all(engine: sa.Engine, emails: Sequence[Email], mail_from: str,
         missing = [r for r in email.recipients if (email.kind, email.ref, r) not in sent[email.period_id]]
         if missing:
             pending.append((email, missing))
-    counts = {"planned": len(emails), "sent": 0, "already_sent": len(emails) - len(pending)}
+    counts = {"planned": len(emails), "sent": 0, "already_sent": len(emails) - len(pending), "failed": 0}
     if not pending:
         return counts
+    done = 0
     try:
         with SmtpHook(smtp_conn_id=conn_id) as hook:
             sender = hook.from_email or mail_from
             # The hook builds HTML-only messages; ours carry a plain-text part and attachments, so the
             # hook's connected client sends them.
             client = hook._smtp_client
+            budget = _budget(client, max_message_bytes())
             for email, missing in pending:
                 to = [r for r in email.to if r in missing]
                 cc = [r for r in email.cc if r in missing]
-                client.send_message(_message(email, sender, to, cc), from_addr=sender, to_addrs=missing)
-                with engine.begin() as conn:
-                    conn.execute(table.insert(), [
-                        {"kind": email.kind, "period_id": email.period_id, "ref": email.ref, "recipient": r,
-                         "subject": email.subject, "sent_at": dt.datetime.now(dt.UTC)} for r in missing])
-                counts["sent"] += 1
+                try:
+                    built = fitted(email, sender, to, cc, budget)
+                except Exception as exc:  # noqa: BLE001 — building is local: whatever breaks it breaks this one
+                    counts["failed"] += 1
+                    _skipped(email, missing, exc)
+                    done += 1
+                    continue
+                error: Exception | None = None
+                try:
+                    refused = _deliver(client, email, built, sender, to, cc, missing, budget)
+                except MESSAGE_REFUSED as exc:
+                    refused, error = dict.fromkeys(missing), exc
+                delivered = [r for r in missing if r not in refused]
+                if delivered:
+                    _record(engine, email, str(built[0]["Subject"]), delivered)
+                    counts["sent"] += 1
+                if refused:
+                    counts["failed"] += 1
+                    _skipped(email, [r for r in missing if r in refused],
+                             error or smtplib.SMTPRecipientsRefused(refused))
+                done += 1
     except Exception as exc:  # socket, SMTP and the hook's AirflowException alike: the rest stays pending
-        raise MailError(f"{counts['sent']} message(s) sent, {len(pending) - counts['sent']} still pending: "
-                        f"{type(exc).__name__}: {exc}") from exc
+        raise MailError(f"{counts['sent']} message(s) sent, {counts['failed']} failed, {len(pending) - done} "
+                        f"still pending: {type(exc).__name__}: {one_line(exc, 500)}") from exc
     return counts

@@ -8,15 +8,20 @@ so notifying is idempotent and catches up after an SMTP outage. Kinds:
 - `reminder_<n>d`  the latest due reminder (n days before the deadline) → communes without an accepted report;
 - `district_summary`  from the scheduled consolidation on → each district officer: missing, late, rejected;
 - `consolidation_alert`  no successful consolidation some hours after the deadline → the data team.
-Addresses come only from the contacts directory.
+Addresses come only from the contacts directory. Building one e-mail never stops the others: a failure is
+logged with its kind and reference and the e-mail is left owed (a failing warehouse still stops everything).
+File names and typed values come from the inbox: they are quoted on one bounded line, and a result lists
+at most MAX_LISTED_FINDINGS findings (errors first), each field cut at MAX_FINDING_CHARS.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import html
+import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +29,20 @@ import sqlalchemy as sa
 
 from tonghop.calendar import Calendar, Period
 from tonghop.contacts import Directory
+from tonghop.findings import ERROR
 from tonghop.hierarchy import Hierarchy
 from tonghop.ledger import ACCEPTED, DUPLICATE, RECEIVED, REJECTED, SUPERSEDED, utc
-from tonghop.mailer import Email, render, sent_keys
+from tonghop.mailer import Email, one_line, render, sent_keys
 from tonghop.numbers import fmt
 from tonghop.storage import Outputs
 from tonghop.warehouse import read_findings, read_period_submissions, read_table
 
+log = logging.getLogger(__name__)
 SUBJECT = "[Tổng hợp giảm nghèo]"
+MAX_LISTED_FINDINGS = 100
+MAX_FINDING_CHARS = 500
+MAX_NAME_CHARS = 150  # a file name quoted in a subject or a body
+FINDING_TEXT = ("sheet", "cell", "label", "value", "expected", "message")
 
 
 def _local(moment: dt.datetime, calendar: Calendar) -> str:
@@ -54,6 +65,7 @@ class Plan:
         self.sent = sent
         self.emails: list[Email] = []
         self.without_recipient: list[tuple[str, str]] = []
+        self.failed: list[tuple[str, str]] = []  # (kind, ref) of e-mails that could not be built
 
     def owes(self, kind: str, ref: str, recipients: list[str]) -> bool:
         if not recipients:
@@ -61,10 +73,25 @@ class Plan:
             return False
         return any((kind, ref, r) not in self.sent for r in recipients)
 
+    @contextlib.contextmanager
+    def contained(self, kind: str, ref: str) -> Iterator[None]:
+        """Whatever goes wrong while one e-mail is prepared costs that e-mail only; it stays owed. A warehouse
+        error is not the e-mail's fault and propagates."""
+        try:
+            yield
+        except sa.exc.SQLAlchemyError:
+            raise
+        except Exception:
+            log.exception("%s %s %s: could not prepare the e-mail; it is skipped and stays owed",
+                          self.period.id, kind, ref)
+            self.failed.append((kind, ref))
+
     def add(self, kind: str, ref: str, to: list[str], subject: str, template: str, cc: list[str] | None = None,
             attachments: list | None = None, **context: Any) -> None:
-        if self.owes(kind, ref, [*to, *(cc or [])]):
-            self.emails.append(_email(kind, self.period, ref, to, subject, template, cc, attachments, **context))
+        with self.contained(kind, ref):
+            if self.owes(kind, ref, [*to, *(cc or [])]):
+                self.emails.append(_email(kind, self.period, ref, to, subject, template, cc, attachments,
+                                          **context))
 
 
 def _email(kind: str, period: Period, ref: str, to: list[str], subject: str, template: str,
@@ -75,53 +102,79 @@ def _email(kind: str, period: Period, ref: str, to: list[str], subject: str, tem
                  attachments=attachments or [])
 
 
+def listed_findings(findings: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], str | None]:
+    """The findings a result e-mail lists (errors first when they do not all fit), each text cut to one
+    bounded line, and what was left out ("37 lỗi và 5 cảnh báo"), if anything."""
+    if len(findings) > MAX_LISTED_FINDINGS:
+        ordered = sorted(findings, key=lambda f: f.get("severity") != ERROR)  # stable: errors first
+        shown, rest = ordered[:MAX_LISTED_FINDINGS], ordered[MAX_LISTED_FINDINGS:]
+    else:
+        shown, rest = list(findings), []
+    listed = [{**f, **{k: one_line(f[k], MAX_FINDING_CHARS) for k in FINDING_TEXT if f.get(k) is not None}}
+              for f in shown]
+    if not rest:
+        return listed, None
+    errors = sum(f.get("severity") == ERROR for f in rest)
+    parts = [f"{errors} lỗi"] * bool(errors) + [f"{len(rest) - errors} cảnh báo"] * bool(len(rest) - errors)
+    return listed, " và ".join(parts)
+
+
 def result_emails(plan: Plan, engine: sa.Engine, hierarchy: Hierarchy, calendar: Calendar,
                   directory: Directory, submissions: Sequence[Mapping[str, Any]], outputs: Outputs) -> None:
-    period = plan.period
     by_id = {s["submission_id"]: s for s in submissions}
     parent_level = hierarchy.levels[-2] if len(hierarchy.levels) > 1 else None
     for s in submissions:
         if s["status"] == RECEIVED:
             continue  # not processed yet: its result comes with the run that processes it
-        commune = s["submitted_for"] if s["submitted_for"] in hierarchy else None
-        common = {"file_name": s["file_name"], "received_at": _local(s["received_at"], calendar)}
-        if commune is None:
-            province = s["province_code"]
-            unit_name = hierarchy[province].name if province in hierarchy else "Sở Lao động - Thương binh và Xã hội"
-            subject = f"{SUBJECT} {period.name}: tệp không xác định được xã gửi ({s['file_name']})"
-            plan.add("result", s["submission_id"], _emails(directory, province, "province"), subject, "unplaced",
-                     unit_name=unit_name, source_key=s["source_key"], **common)
-            continue
-        unit_name = hierarchy[commune].name
-        if s["status"] == DUPLICATE:
-            original = by_id.get(s["duplicate_of"], {})
-            outcome = "bị từ chối" if original.get("error_count") else "hợp lệ"
-            subject = f"{SUBJECT} {period.name} – {unit_name}: đã nhận tệp trùng với tệp gửi trước"
-            plan.add("result", s["submission_id"], _emails(directory, commune, "commune"), subject, "duplicate",
-                     unit_name=unit_name, original_file=original.get("file_name"),
-                     original_received_at=_local(original["received_at"], calendar) if original else "",
-                     original_outcome=outcome, **common)
-            continue
-        rejected = s["status"] == REJECTED
-        errors, warnings = s["error_count"], s["warning_count"]
-        if rejected:
-            verdict = f"BỊ TỪ CHỐI – cần sửa {errors} lỗi"
-        elif warnings:
-            verdict = f"HỢP LỆ, có {warnings} cảnh báo"
-        else:
-            verdict = "HỢP LỆ"
-        district = hierarchy.ancestor(commune, parent_level) if parent_level else None
-        to = _emails(directory, commune, "commune")
-        cc = _emails(directory, district, parent_level) if rejected and district else []
-        if not plan.owes("result", s["submission_id"], [*to, *cc]):
-            continue
-        annotated = outputs.read(s["annotated_path"]) if s.get("annotated_path") else None
-        attachments = [(Path(s["annotated_path"]).name, annotated)] if annotated else []
-        plan.add("result", s["submission_id"], to, f"{SUBJECT} {period.name} – {unit_name}: báo cáo {verdict}",
-                 "result", cc=cc, attachments=attachments,
-                 unit_name=unit_name, rejected=rejected, errors=errors, warnings=warnings, on_time=bool(s["on_time"]),
-                 deadline=_day(period.commune_deadline), closes=_local(period.closes_at, calendar),
-                 findings=read_findings(engine, s["submission_id"]), **common)
+        with plan.contained("result", s["submission_id"]):
+            _result_email(plan, engine, hierarchy, calendar, directory, s, by_id, outputs, parent_level)
+
+
+def _result_email(plan: Plan, engine: sa.Engine, hierarchy: Hierarchy, calendar: Calendar, directory: Directory,
+                  s: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]], outputs: Outputs,
+                  parent_level: str | None) -> None:
+    period = plan.period
+    commune = s["submitted_for"] if s["submitted_for"] in hierarchy else None
+    file_name = one_line(s["file_name"], MAX_NAME_CHARS)
+    common = {"file_name": file_name, "received_at": _local(s["received_at"], calendar)}
+    if commune is None:
+        province = s["province_code"]
+        unit_name = hierarchy[province].name if province in hierarchy else "Sở Lao động - Thương binh và Xã hội"
+        subject = f"{SUBJECT} {period.name}: tệp không xác định được xã gửi ({file_name})"
+        plan.add("result", s["submission_id"], _emails(directory, province, "province"), subject, "unplaced",
+                 unit_name=unit_name, source_key=one_line(s["source_key"], 2 * MAX_NAME_CHARS), **common)
+        return
+    unit_name = hierarchy[commune].name
+    if s["status"] == DUPLICATE:
+        original = by_id.get(s["duplicate_of"], {})
+        outcome = "bị từ chối" if original.get("error_count") else "hợp lệ"
+        subject = f"{SUBJECT} {period.name} – {unit_name}: đã nhận tệp trùng với tệp gửi trước"
+        plan.add("result", s["submission_id"], _emails(directory, commune, "commune"), subject, "duplicate",
+                 unit_name=unit_name, original_file=one_line(original.get("file_name") or "", MAX_NAME_CHARS),
+                 original_received_at=_local(original["received_at"], calendar) if original else "",
+                 original_outcome=outcome, **common)
+        return
+    rejected = s["status"] == REJECTED
+    errors, warnings = s["error_count"], s["warning_count"]
+    if rejected:
+        verdict = f"BỊ TỪ CHỐI – cần sửa {errors} lỗi"
+    elif warnings:
+        verdict = f"HỢP LỆ, có {warnings} cảnh báo"
+    else:
+        verdict = "HỢP LỆ"
+    district = hierarchy.ancestor(commune, parent_level) if parent_level else None
+    to = _emails(directory, commune, "commune")
+    cc = _emails(directory, district, parent_level) if rejected and district else []
+    if not plan.owes("result", s["submission_id"], [*to, *cc]):
+        return
+    annotated = outputs.read(s["annotated_path"]) if s.get("annotated_path") else None
+    attachments = [(Path(s["annotated_path"]).name, annotated)] if annotated else []
+    findings, more_findings = listed_findings(read_findings(engine, s["submission_id"]))
+    plan.add("result", s["submission_id"], to, f"{SUBJECT} {period.name} – {unit_name}: báo cáo {verdict}",
+             "result", cc=cc, attachments=attachments,
+             unit_name=unit_name, rejected=rejected, errors=errors, warnings=warnings, on_time=bool(s["on_time"]),
+             deadline=_day(period.commune_deadline), closes=_local(period.closes_at, calendar),
+             findings=findings, more_findings=more_findings, attached=bool(attachments), **common)
 
 
 def _accepted_communes(submissions: Sequence[Mapping[str, Any]]) -> set[str]:
@@ -139,7 +192,7 @@ def reminder_emails(plan: Plan, hierarchy: Hierarchy, calendar: Calendar, direct
     rejected_files: dict[str, list[str]] = defaultdict(list)
     for s in submissions:
         if s["status"] == REJECTED:
-            rejected_files[s["submitted_for"]].append(s["file_name"])
+            rejected_files[s["submitted_for"]].append(one_line(s["file_name"], MAX_NAME_CHARS))
     for unit in hierarchy.reporting_units(scope, active_on=period.deadline_date):
         if unit.code in accepted:
             continue
@@ -163,33 +216,41 @@ def district_summaries(plan: Plan, hierarchy: Hierarchy, calendar: Calendar, dir
     for unit in hierarchy.reporting_units(scope, active_on=period.deadline_date):
         by_unit[hierarchy.ancestor(unit.code, level)].append(unit)
     for code, communes in sorted(by_unit.items()):
-        if not plan.owes("district_summary", code, _emails(directory, code, level)):
+        with plan.contained("district_summary", code):
+            _district_summary(plan, hierarchy, calendar, directory, code, level, communes, by_commune, accepted, now)
+
+
+def _district_summary(plan: Plan, hierarchy: Hierarchy, calendar: Calendar, directory: Directory, code: str,
+                      level: str, communes: list, by_commune: Mapping[str, list[Mapping[str, Any]]],
+                      accepted: set[str], now: dt.datetime) -> None:
+    period = plan.period
+    if not plan.owes("district_summary", code, _emails(directory, code, level)):
+        return
+    missing, late, rejected = [], [], []
+    on_time = 0
+    for unit in communes:
+        files = [s for s in by_commune.get(unit.code, []) if s["status"] != RECEIVED]
+        row = {"code": unit.code, "name": unit.name, "note": ""}
+        if not files:
+            missing.append(row)
             continue
-        missing, late, rejected = [], [], []
-        on_time = 0
-        for unit in communes:
-            files = [s for s in by_commune.get(unit.code, []) if s["status"] != RECEIVED]
-            row = {"code": unit.code, "name": unit.name, "note": ""}
-            if not files:
-                missing.append(row)
-                continue
-            first = min(utc(s["received_at"]) for s in files)
-            if first <= period.commune_deadline:
-                on_time += 1
-            else:
-                late.append({**row, "note": f"nhận lúc {_local(first, calendar)}"})
-            if unit.code not in accepted:
-                rejected.append({**row, "note": f"{len(files)} tệp, chưa có tệp hợp lệ"})
-        expected, received = len(communes), len(communes) - len(missing)
-        unit_name = hierarchy[code].name
-        plan.add(
-            "district_summary", code, _emails(directory, code, level),
-            f"{SUBJECT} {period.name} – {unit_name}: tình hình nộp báo cáo sau hạn", "district_summary",
-            unit_name=unit_name, now=_local(now, calendar), deadline=_day(period.commune_deadline),
-            expected=expected, received=received, accepted=expected - len(missing) - len(rejected),
-            on_time=on_time, reporting_rate=f"{fmt(received * 100 / expected, 2)}%",
-            on_time_rate=f"{fmt(on_time * 100 / expected, 2)}%",
-            sections=[("Chưa nộp", missing), ("Nộp muộn", late), ("Bị từ chối, chưa nộp lại tệp hợp lệ", rejected)])
+        first = min(utc(s["received_at"]) for s in files)
+        if first <= period.commune_deadline:
+            on_time += 1
+        else:
+            late.append({**row, "note": f"nhận lúc {_local(first, calendar)}"})
+        if unit.code not in accepted:
+            rejected.append({**row, "note": f"{len(files)} tệp, chưa có tệp hợp lệ"})
+    expected, received = len(communes), len(communes) - len(missing)
+    unit_name = hierarchy[code].name
+    plan.add(
+        "district_summary", code, _emails(directory, code, level),
+        f"{SUBJECT} {period.name} – {unit_name}: tình hình nộp báo cáo sau hạn", "district_summary",
+        unit_name=unit_name, now=_local(now, calendar), deadline=_day(period.commune_deadline),
+        expected=expected, received=received, accepted=expected - len(missing) - len(rejected),
+        on_time=on_time, reporting_rate=f"{fmt(received * 100 / expected, 2)}%",
+        on_time_rate=f"{fmt(on_time * 100 / expected, 2)}%",
+        sections=[("Chưa nộp", missing), ("Nộp muộn", late), ("Bị từ chối, chưa nộp lại tệp hợp lệ", rejected)])
 
 
 def consolidation_alert(plan: Plan, engine: sa.Engine, calendar: Calendar, directory: Directory,
@@ -199,6 +260,13 @@ def consolidation_alert(plan: Plan, engine: sa.Engine, calendar: Calendar, direc
     recipients = [c.email for c in directory.data_team]
     if now < threshold or not plan.owes("consolidation_alert", period.id, recipients):
         return
+    with plan.contained("consolidation_alert", period.id):
+        _consolidation_alert(plan, engine, calendar, recipients, now)
+
+
+def _consolidation_alert(plan: Plan, engine: sa.Engine, calendar: Calendar, recipients: list[str],
+                         now: dt.datetime) -> None:
+    period = plan.period
     runs = [r for r in read_table(engine, "run_log", period_id=period.id) if r["stage"] == "consolidate"]
     after_deadline = [utc(r["finished_at"]) for r in runs if utc(r["finished_at"]) > period.commune_deadline]
     if after_deadline:
