@@ -620,7 +620,7 @@ def notify(settings: Settings, period_id: str, now: dt.datetime | None = None) -
         log.warning("%s %s %s: nobody in the contacts directory to send it to", period_id, kind, ref)
     counts = send_all(ctx.engine, plan.emails, settings.mail_from)
     log.info("e-mail for %s: %s", period_id, counts)
-    return {**counts, "without_recipient": len(plan.without_recipient)}
+    return {**counts, "without_recipient": len(plan.without_recipient), "unbuilt": len(plan.failed)}
 
 
 def publish_reports(settings: Settings, period_id: str) -> list[str]:
