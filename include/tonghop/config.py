@@ -16,6 +16,8 @@
 | TONGHOP_MAIL_FROM       | sender when the smtp_default connection names none |
 | TONGHOP_BATCH_FILES     | 1500 — files per mapped ingestion task (whole provinces) |
 | TONGHOP_TRUST_RECEIVED_AT | false — true only when the S3 upload channel sets `received-at` itself |
+| TONGHOP_FILE_MEMORY_MB, TONGHOP_FILE_SECONDS | 1024, 60 — a reader's limits per file (tonghop.isolation) |
+| TONGHOP_MAIL_MAX_BYTES  | 10000000 — largest e-mail sent (tonghop.mailer) |
 """
 
 from __future__ import annotations
