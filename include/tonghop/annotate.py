@@ -1,5 +1,12 @@
 """The commune's own workbook, returned with its problems marked: offending cells coloured (red for
-errors, yellow for warnings) with a comment in Vietnamese, and a first sheet listing every finding."""
+errors, yellow for warnings) with a comment in Vietnamese, and a first sheet listing every finding.
+
+The copy goes back to people who will open it in Excel, so it carries the sender's values and nothing of
+theirs that Excel would act on: formulas become their cached values (a DDE `=cmd|…`, `=WEBSERVICE(…)` or
+`=HYPERLINK(…)` runs on opening, or on a click), hyperlinks, links to other workbooks, defined names that
+are formulas or point elsewhere, conditional formats, charts, images, pivot tables and tables go. The
+only formulas left are our template's own, where the sender's cell still holds exactly that formula: they
+keep totals live while the commune corrects the copy, and their text is ours, from the template spec."""
 
 from __future__ import annotations
 
@@ -10,13 +17,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from openpyxl import load_workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, MergedCell
 from openpyxl.comments import Comment
+from openpyxl.formatting.formatting import ConditionalFormattingList
+from openpyxl.formula.tokenizer import Token, Tokenizer, TokenizerError
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.workbook.properties import CalcProperties
+from openpyxl.worksheet.cell_range import CellRange
+from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 
 from tonghop.findings import ERROR, SEVERITY_LABELS, Finding
 from tonghop.safety import safe_name
+from tonghop.spec import TemplateSpec, load_spec
 
 FINDINGS_SHEET = "Kết quả kiểm tra"
 FILL_ERROR = PatternFill("solid", fgColor="FFC7CE")
@@ -70,16 +84,123 @@ def _findings_sheet(ws: Worksheet, findings: Sequence[Finding], file_name: str) 
         if targets:
             sheet, cell = targets[0]
             link = ws.cell(row=row, column=5)
-            link.hyperlink = f"#'{sheet}'!{cell}"
+            # A location inside this workbook, not a relationship to a target (which Excel may open).
+            link.hyperlink = Hyperlink(ref=link.coordinate, location="'{}'!{}".format(sheet.replace("'", "''"), cell))
             link.font = Font(color="0563C1", underline="single")
     for col, width in zip("ABCDEFGHI", (5, 10, 11, 20, 14, 40, 16, 16, 90), strict=True):
         ws.column_dimensions[col].width = width
     ws.freeze_panes = "A6"
 
 
+_LITERALS = {Token.NUMBER, Token.TEXT, Token.LOGICAL}
+
+
+def _is_inert(expression: object) -> bool:
+    """Whether a name's or a data validation's expression is only a literal or a reference into this
+    workbook: no function call, no other workbook (`[1]…`), no DDE (`app|topic`)."""
+    text = "" if expression is None else str(expression).strip().removeprefix("=")
+    if not text:
+        return True
+    if "[" in text or "|" in text:
+        return False
+    try:
+        tokens = Tokenizer("=" + text).items
+    except TokenizerError:
+        return False
+    if len(tokens) == 2 and tokens[0].type == Token.OP_PRE and tokens[0].value in "+-":
+        tokens = tokens[1:]  # a negative bound
+    return len(tokens) == 1 and tokens[0].type == Token.OPERAND and (
+        tokens[0].subtype in _LITERALS or tokens[0].subtype == Token.RANGE)
+
+
+def _drop_active_names(names: dict[str, DefinedName]) -> None:
+    for key in [k for k, name in names.items()
+                if name.function or name.vbProcedure or name.xlm or not _is_inert(name.value)]:
+        del names[key]
+
+
+def _normalised(formula: str) -> str:
+    return "".join(formula.split()).upper().removeprefix("=")
+
+
+def _template_formulas(spec: TemplateSpec) -> dict[str, dict[str, str]]:
+    """sheet → cell → formula, for every cell our template computes."""
+    out: dict[str, dict[str, str]] = defaultdict(dict)
+    for section in spec.sections:
+        for cell, formula, _ in section.formula_cells():
+            out[section.sheet][cell] = formula
+        for f in section.fields:
+            if f.formula:
+                out[section.sheet][f.cell] = f.formula
+    return out
+
+
+def _own_formulas_kept(content: bytes, spec: TemplateSpec) -> dict[tuple[str, str], str]:
+    """(sheet, cell) → our formula, where the sender's workbook still holds exactly our template's formula
+    (Excel may have changed its spacing or case)."""
+    wanted = _template_formulas(spec)
+    kept: dict[tuple[str, str], str] = {}
+    wb = load_workbook(io.BytesIO(content), read_only=True)
+    try:
+        for sheet, cells in wanted.items():
+            if sheet not in wb.sheetnames:
+                continue
+            bounds = [CellRange(ref) for ref in cells]
+            rows = wb[sheet].iter_rows(min_row=1, max_row=max(b.max_row for b in bounds),
+                                       max_col=max(b.max_col for b in bounds))
+            for row in rows:
+                for cell in row:
+                    ours = cells.get(getattr(cell, "coordinate", ""))
+                    if ours and isinstance(cell.value, str) and _normalised(cell.value) == _normalised(ours):
+                        kept[(sheet, cell.coordinate)] = ours
+    finally:
+        wb.close()
+    return kept
+
+
+def _make_inert(wb, own_formulas: dict[tuple[str, str], str]) -> None:
+    """Strip what Excel would act on from a workbook loaded with `data_only=True, keep_links=False` (so cells
+    already hold the cached values, and links to other workbooks are gone)."""
+    _drop_active_names(wb.defined_names)
+    for chartsheet in list(wb.chartsheets):  # a chart's series are formulas, possibly into other workbooks
+        wb.remove(chartsheet)
+    # Excel recomputes our restored formulas on opening; whatever calculation mode the sender saved.
+    wb.calculation = CalcProperties(fullCalcOnLoad=True)
+    for ws in wb.worksheets:
+        for cell in ws._cells.values():  # the cells that exist: a far-away cell must not make millions more
+            if isinstance(cell, MergedCell):
+                continue
+            cell.hyperlink = None
+            if cell.data_type == "f":  # only a hyperlink bound to an empty cell can make one here
+                cell.value = None
+        ws._hyperlinks = []
+        _drop_active_names(ws.defined_names)  # print areas and titles are attributes of the sheet: they stay
+        # A rule's formula is evaluated as the sheet is drawn, and a sender's rule could hide our colours.
+        ws.conditional_formatting = ConditionalFormattingList()
+        ws.data_validations.dataValidation = [dv for dv in ws.data_validations.dataValidation
+                                              if _is_inert(dv.formula1) and _is_inert(dv.formula2)]
+        ws._charts, ws._images, ws._pivots = [], [], []
+        ws.tables.clear()  # calculated columns and totals are formulas; query tables fetch data
+        ws.legacy_drawing = None
+    for (sheet, ref), formula in own_formulas.items():
+        cell = wb[sheet][ref]
+        if not isinstance(cell, MergedCell):
+            cell.value = formula
+
+
+def inert_copy(content: bytes, spec: TemplateSpec | None = None):
+    """The sender's workbook as an openpyxl Workbook with their values and none of their formulas, links,
+    names or other active content (see the module's description)."""
+    own = _own_formulas_kept(content, spec or load_spec())
+    wb = load_workbook(io.BytesIO(content), data_only=True, keep_links=False)
+    _make_inert(wb, own)
+    return wb
+
+
 def annotate_workbook(content: bytes, findings: Sequence[Finding], file_name: str) -> bytes:
-    """The workbook with each offending cell coloured and commented, and a findings sheet in front."""
-    wb = load_workbook(io.BytesIO(content))
+    """The workbook with each offending cell coloured and commented, and a findings sheet in front; inert
+    (see the module's description)."""
+    wb = inert_copy(content)
     by_cell: dict[tuple[str, str], list[Finding]] = defaultdict(list)
     for f in findings:
         for target in _cells(f):

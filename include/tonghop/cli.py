@@ -6,8 +6,10 @@ import argparse
 import datetime as dt
 import json
 import logging
+import re
 import sys
 import tempfile
+import unicodedata
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +26,66 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 class UsageError(Exception):
     pass
+
+
+# Text printed here carries what senders typed and named their files: a terminal acts on control characters
+# (ESC sequences rewrite the screen or the window title, \r overwrites a line, BEL rings, the C1 CSI U+009B
+# is ESC [ to some terminals), bidi controls reorder what is shown, and line breaks (\n, U+2028 …) would let a
+# value forge lines of its own. Each such character becomes a space (breaks, tabs) or "?" (the rest).
+_BREAKS = frozenset("\t\n\v\f\r\x1c\x1d\x1e\x1f\x85\u2028\u2029")
+
+
+def _unsafe(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
+
+
+def plain(text: object) -> str:
+    """One line of untrusted text, safe for a terminal."""
+    return "".join((" " if ch in _BREAKS else "?") if _unsafe(ch) else ch for ch in str(text))
+
+
+def plain_lines(text: str) -> str:
+    """Text of several lines (ours), each made safe for a terminal; the line breaks are kept."""
+    return "\n".join(plain(line) for line in text.split("\n"))
+
+
+_NOT_ASCII = re.compile("[^\x00-\x7e]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    ch = match[0]
+    if not _unsafe(ch):
+        return ch
+    code = ord(ch)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def json_text(data: Any, **kwargs: Any) -> str:
+    """JSON for a terminal or a pipe: `json.dumps` escapes C0 controls (ESC is \\u001b) but leaves DEL, the C1
+    controls, bidi and other format characters, U+2028/U+2029 raw; they are escaped too, so the text is the
+    same JSON value and nothing a terminal acts on."""
+    text = json.dumps(data, ensure_ascii=False, **kwargs)
+    return _NOT_ASCII.sub(_json_escape, text)
+
+
+def _say(text: object, file: Any = None) -> None:
+    print(plain(text), file=file or sys.stdout)
+
+
+class _PlainFormatter(logging.Formatter):
+    """Log lines with the same treatment: a logged value cannot forge lines; tracebacks keep theirs."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return plain(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return plain_lines(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return plain_lines(super().formatStack(stack_info))
 
 
 def _progress(items: Iterable[Any], total: int, description: str = "") -> Iterable[Any]:
@@ -67,7 +129,7 @@ def cmd_template(args: argparse.Namespace) -> int:
     for unit in _progress(units, len(units), "Tạo mẫu biểu"):
         write_workbook(Path(args.out) / f"mau-bieu-{period.id}-{unit.code}.xlsx",
                        prefill_values(spec, hierarchy, period, unit.code), period)
-    print(f"{len(units)} workbook(s) written to {args.out}")
+    _say(f"{len(units)} workbook(s) written to {args.out}")
     return EXIT_OK
 
 
@@ -99,8 +161,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
             inbox.put(manifest.name, manifest.read_bytes())
     where = args.out.rstrip("/") + "/" + period.id if is_s3(args.out) else Path(args.out) / period.id
     with_errors = sum(r.has_error for r in reports)
-    print(f"{len(reports)} report(s) for {len(units)} commune(s) written to {where} "
-          f"({with_errors} with injected errors); manifest: manifest-{period.id}.json beside it")
+    _say(f"{len(reports)} report(s) for {len(units)} commune(s) written to {where} "
+         f"({with_errors} with injected errors); manifest: manifest-{period.id}.json beside it")
     return EXIT_OK
 
 
@@ -109,14 +171,14 @@ def cmd_fields(args: argparse.Namespace) -> int:
 
     fields = [f.as_dict() for f in load_spec().fields]
     if args.format == "json":
-        print(json.dumps(fields, ensure_ascii=False, indent=1))
+        print(json_text(fields, indent=1))
         return EXIT_OK
     for f in fields:
         bounds = "" if f["min"] is None else f"[{fmt(f['min'])}..{fmt(f['max'])}]"
         flags = "bắt buộc" if f["required"] else ""
         kind = "nhập" if f["input"] else ("điền sẵn" if f["prefilled"] else "công thức")
-        print(f"{f['key']:<34} {f['sheet']:<20} {f['cell']:<5} {f['type']:<7} {f['unit'] or '':<11} "
-              f"{bounds:<18} {kind:<9} {flags:<9} {f['label']}")
+        _say(f"{f['key']:<34} {f['sheet']:<20} {f['cell']:<5} {f['type']:<7} {f['unit'] or '':<11} "
+             f"{bounds:<18} {kind:<9} {flags:<9} {f['label']}")
     return EXIT_OK
 
 
@@ -149,7 +211,7 @@ def cmd_fill(args: argparse.Namespace) -> int:
         raise UsageError(f"fields {fixed} are pre-filled or computed; identification comes from --period/--unit")
     typed = {k: _coerce(spec.by_key[k], v) for k, v in values.items()}
     out = write_workbook(Path(args.out), prefill_values(spec, hierarchy, period, args.unit), period, typed)
-    print(f"written {out}")
+    _say(f"written {out}")
     return EXIT_OK
 
 
@@ -177,24 +239,24 @@ def cmd_check(args: argparse.Namespace) -> int:
                 annotated[path] = out_dir / annotated_name(path.name)
                 annotated[path].write_bytes(annotate_workbook(path.read_bytes(), findings, path.name))
     if args.format == "json":
-        print(json.dumps([{
+        print(json_text([{
             "file": str(path),
             "outcome": "rejected" if any(f.severity == "error" for f in findings) else "accepted",
             "errors": sum(f.severity == "error" for f in findings),
             "warnings": sum(f.severity == "warning" for f in findings),
             "annotated": str(annotated[path]) if path in annotated else None,
             "findings": [{k: v for k, v in f.as_dict().items() if k != "submission_id"} for f in findings],
-        } for path, findings in results], ensure_ascii=False, indent=1))
+        } for path, findings in results], indent=1))
         return EXIT_FINDINGS if any_error else EXIT_OK
     for path, findings in results:
         errors = [f for f in findings if f.severity == "error"]
         verdict = "BỊ TỪ CHỐI" if errors else "HỢP LỆ"
-        print(f"{path}: {verdict} — {len(errors)} lỗi, {len(findings) - len(errors)} cảnh báo")
+        _say(f"{path}: {verdict} — {len(errors)} lỗi, {len(findings) - len(errors)} cảnh báo")
         for f in findings:
             where = f" [{f.sheet}!{f.cell}]" if f.sheet and f.cell else ""
-            print(f"  {SEVERITY_LABELS[f.severity]} {f.check_id}{where}: {f.message}")
+            _say(f"  {SEVERITY_LABELS[f.severity]} {f.check_id}{where}: {f.message}")
         if path in annotated:
-            print(f"  Tệp đã đánh dấu các ô cần sửa: {annotated[path]}")
+            _say(f"  Tệp đã đánh dấu các ô cần sửa: {annotated[path]}")
     return EXIT_FINDINGS if any_error else EXIT_OK
 
 
@@ -211,22 +273,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         summary["reports"] = publish_reports(settings, args.period)
     if args.json:
-        print(json.dumps(summary, ensure_ascii=False, default=str))
+        print(json_text(summary, default=str))
         return EXIT_OK
     ingest, ledger = summary["ingest"], summary["ledger"]
-    print(f"Period {summary['period']}: {ingest['new']} new of {ingest['files']} file(s) in the inbox. Ledger: "
-          f"{ledger['received']} received = {ledger['accepted']} accepted + {ledger['rejected']} rejected + "
-          f"{ledger['superseded']} superseded + {ledger['duplicate']} duplicate; "
-          f"{summary['communes_accepted']}/{summary['expected']} communes in the roll-up. "
-          f"Published to {sa.make_url(settings.warehouse).render_as_string(hide_password=True)}")
+    _say(f"Period {summary['period']}: {ingest['new']} new of {ingest['files']} file(s) in the inbox. Ledger: "
+         f"{ledger['received']} received = {ledger['accepted']} accepted + {ledger['rejected']} rejected + "
+         f"{ledger['superseded']} superseded + {ledger['duplicate']} duplicate; "
+         f"{summary['communes_accepted']}/{summary['expected']} communes in the roll-up. "
+         f"Published to {sa.make_url(settings.warehouse).render_as_string(hide_password=True)}")
     for location in summary.get("reports", []):
         if location.endswith(".xlsx"):
-            print(f"Consolidated workbook: {location}")
+            _say(f"Consolidated workbook: {location}")
     mail = summary.get("email", {})
     if "error" in mail:
-        print(f"E-mail NOT sent (they go out with the next run): {mail['error']}", file=sys.stderr)
+        _say(f"E-mail NOT sent (they go out with the next run): {mail['error']}", file=sys.stderr)
     elif mail.get("email") != "off":
-        print(f"E-mail: {mail.get('sent', 0)} sent, {mail.get('already_sent', 0)} already sent before.")
+        _say(f"E-mail: {mail.get('sent', 0)} sent, {mail.get('already_sent', 0)} already sent before.")
     return EXIT_OK
 
 
@@ -246,12 +308,12 @@ def cmd_report(args: argparse.Namespace) -> int:
             return _write_officer_file(settings, engine, args)
         doc = unit_report(engine, load_spec(), hierarchy, args.period, args.unit)
     except NotPublished as exc:
-        print(f"Chưa có số liệu: {exc}.", file=sys.stderr)
+        _say(f"Chưa có số liệu: {exc}.", file=sys.stderr)
         return EXIT_FINDINGS
     if args.format == "json":
-        print(json.dumps(doc, ensure_ascii=False, indent=1, default=str))
+        print(json_text(doc, indent=1, default=str))
     else:
-        print(format_table(doc))
+        print(plain_lines(format_table(doc)))
     return EXIT_OK
 
 
@@ -268,12 +330,12 @@ def _write_officer_file(settings: Settings, engine: Any, args: argparse.Namespac
     if args.format == "xlsx":
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(workbook_bytes(data, targets, load_calendar(settings.calendar_path).timezone))
-        print(f"Biểu tổng hợp {data.period['name']} — {data.unit.name}: {out}")
+        _say(f"Biểu tổng hợp {data.period['name']} — {data.unit.name}: {out}")
         return EXIT_OK
     out.mkdir(parents=True, exist_ok=True)
     for kind, png in render_all(data, targets).items():
         (out / f"{kind}.png").write_bytes(png)
-        print(f"Biểu đồ: {out / f'{kind}.png'}")
+        _say(f"Biểu đồ: {out / f'{kind}.png'}")
     return EXIT_OK
 
 
@@ -292,12 +354,12 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
     target = sa.make_url(settings.warehouse).render_as_string(hide_password=True)
     if args.action == "migrate":
         migrate(engine, args.revision)
-        print(f"{target}: schema at revision {args.revision}")
+        _say(f"{target}: schema at revision {args.revision}")
     elif args.action == "grant-bi":
         if engine.dialect.name != "postgresql":
             raise UsageError("roles and grants need PostgreSQL")
         grant_bi_role(engine, args.role)
-        print(f"{target}: role {args.role} may read the BI views and nothing else")
+        _say(f"{target}: role {args.role} may read the BI views and nothing else")
     return EXIT_OK
 
 
@@ -378,12 +440,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.INFO if args.verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_PlainFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     logging.getLogger("tonghop").setLevel(level)  # Airflow's imports configure the root logger at INFO
     try:
         return args.func(args)
     except UsageError as exc:
-        print(f"tonghop: {exc}", file=sys.stderr)
+        _say(f"tonghop: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -333,6 +333,38 @@ class SuiteRuns:
     docs_index: Path | None
 
 
+def _escape_results_for_docs(context: Any) -> None:
+    """HTML-escape the validated data in the stored results, before Data Docs are rendered from them.
+
+    GX 1.24 renders Data Docs with Jinja templates named *.j2, which its `select_autoescape(["html", "xml"])`
+    leaves unescaped, and it escapes only the parameters of string templates
+    (`DefaultJinjaView.render_string_template`). The unexpected values, their counts and index columns reach
+    the page as plain table cells (`_diagnostic_unexpected_table_renderer` → table.j2 →
+    `render_content_block`, which returns strings and other values as they are), and so do the observed value
+    and the `unexpected_index_query`: text a commune typed (a name, an e-mail) would be live HTML in front of
+    the data team. Everything under `result` comes from the data and is escaped here, once; the expectation
+    configurations are ours (GX escapes their parameters itself). `exception_info` is not touched: its message
+    is a template parameter, escaped by GX, and a result with an exception never gets this far (run_suites
+    raises)."""
+    from html import escape
+
+    def escaped(value: Any) -> Any:
+        if isinstance(value, str):
+            return escape(value)
+        if isinstance(value, dict):
+            return {k: escaped(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):  # a pair's value is a tuple, and GX groups by it: keep it one
+            return type(value)(escaped(v) for v in value)
+        return value
+
+    store = context.validation_results_store
+    for key in store.list_keys():
+        suite_result = store.get(key)
+        for result in suite_result.results:
+            result.result = escaped(result.result or {})
+        store.set(key, suite_result)
+
+
 def run_suites(suites: Sequence[Suite], frames: dict[str, pd.DataFrame], index_columns: dict[str, list[str]],
                docs_dir: Path | None = None) -> SuiteRuns:
     """Validate each frame with its suites in one ephemeral GX context; return the failing rows per expectation.
@@ -383,6 +415,7 @@ def run_suites(suites: Sequence[Suite], frames: dict[str, pd.DataFrame], index_c
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         })
+        _escape_results_for_docs(context)
         context.build_data_docs(site_names=["tonghop_run"])
         docs_index = docs_dir / "index.html"
     return SuiteRuns(failures, runs, docs_index)
