@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import DISTRICT, PERIOD, PROVINCE
 from tests.hostile import Factory, _sheet_part, _zip_edit
 from tonghop.isolation import CRASHED, FAILED, MEMORY, OK, TIMEOUT, Limits, run_isolated
@@ -319,3 +321,42 @@ def test_a_report_that_breaks_the_batch_validation_is_set_aside(settings, hierar
     assert [r.submission_id for _, r in kept] == [items[0][1].submission_id]
     assert [(f.submission_id, f.check_id) for f in result.findings] == [(broken.submission_id, "TH-S-011")]
     assert result.gx_runs > 0
+
+
+# Found by tests/test_fuzz.py: each was contained (TH-S-010/011) but rejected the file for the wrong reason.
+
+@pytest.mark.parametrize("text, value", [
+    ("0.1234567890123456789012345678901", Decimal("0.1234567890123456789012345678901")),  # 31 digits
+    ("1.2345678901234567e+10", Decimal("12345678901.234567")),
+    ("15.555,25", Decimal("15555.25")),
+])
+def test_numbers_with_many_digits_are_read_as_typed(text, value):
+    from tonghop.numbers import parse_number_text
+
+    assert parse_number_text(text) == value
+
+
+def test_prefixed_and_single_quoted_cells_are_scanned():
+    from tonghop.safety import scan_sheet
+
+    scan = scan_sheet(b"<x:c r='A1' t='e'><x:v>#SPILL!</x:v></x:c><x:c r=\"B2\"><x:f>1+1</x:f></x:c>"
+                      b'<x:c r="XFD1048576"><x:v>1</x:v></x:c>')
+    assert scan.notes == {"A1": "#SPILL!", "B2": "=1+1"} and scan.far == "ô XFD1048576"
+
+
+def test_a_lying_shared_strings_count_takes_the_bounded_reader(hierarchy, period):
+    """`<sst uniqueCount="4294967295">` made calamine reserve that many entries and abort; the file is now
+    read by the bounded reader and accepted with its values."""
+    from tests.fuzz import rezip, to_shared_strings, unzip
+    from tonghop.findings import load_catalogue
+    from tonghop.parse import read_report
+    from tonghop.spec import load_spec
+
+    code = hierarchy.reporting_units(DISTRICT)[0].code
+    parts = unzip(Factory(hierarchy, period).xlsx(code))
+    to_shared_strings(parts)
+    name = next(n for n in parts if n.lower().endswith("sharedstrings.xml"))
+    honest = read_report(rezip(parts), "s", "bc.xlsx", load_spec(), load_catalogue(Path("expectations")))
+    parts[name] = re.sub(rb'(count|uniqueCount)="\d+"', rb'\1="4294967295"', parts[name], count=2)
+    lying = read_report(rezip(parts), "s", "bc.xlsx", load_spec(), load_catalogue(Path("expectations")))
+    assert lying.values == honest.values

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 from babel.numbers import NumberFormatError, format_decimal, parse_decimal
 
@@ -20,11 +20,16 @@ def parse_number_text(text: str) -> Decimal | None:
     cleaned = _SPACES.sub("", text.strip())
     if not cleaned:
         return None
-    for locale in (LOCALE, "en_US"):
-        try:
-            return parse_decimal(cleaned, locale=locale, strict=True)
-        except NumberFormatError:
-            continue
+    # babel rounds through the context: give it room for every digit typed (the text is bounded by the caller),
+    # so 31 significant digits are read as typed (and judged by the decimals check), not an InvalidOperation.
+    with localcontext(prec=max(28, len(cleaned) + 8)):
+        for locale in (LOCALE, "en_US"):
+            try:
+                return +parse_decimal(cleaned, locale=locale, strict=True)
+            except NumberFormatError:
+                continue
+            except (InvalidOperation, ValueError, OverflowError):
+                return None
     return None
 
 

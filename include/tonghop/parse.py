@@ -185,7 +185,7 @@ def _template_extent(spec: TemplateSpec) -> dict[str, tuple[int, int]]:
 _MERGE = re.compile(rb'<mergeCell\b[^<>]*?\bref="([A-Z]{1,3})([0-9]{1,7})(?::([A-Z]{1,3})([0-9]{1,7}))?"')
 
 
-def _read_bounded(content: bytes, spec: TemplateSpec) -> tuple[dict[str, list], dict[str, list]]:
+def _read_bounded(content: bytes, spec: TemplateSpec, refuse: Any) -> tuple[dict[str, list], dict[str, list]]:
     """The template's region of each template sheet, streamed with openpyxl (an .xlsx only): what it costs
     depends on the file's size, never on where its farthest cell is, and it reads any cell value calamine
     cannot decode (#SPILL!, #CALC! … of Excel 365 come back as their text)."""
@@ -196,6 +196,9 @@ def _read_bounded(content: bytes, spec: TemplateSpec) -> tuple[dict[str, list], 
     extent = _template_extent(spec)
     wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     try:
+        missing = [name for name in spec.sheet_names if name not in wb.sheetnames]
+        if missing:
+            raise refuse("TH-S-002", detail=", ".join(f"«{clean_text(m)}»" for m in missing))
         sheets = {}
         for name in spec.sheet_names:
             rows, columns = extent.get(name, (1, 1))
@@ -220,6 +223,13 @@ def _read_sheets(content: bytes, inspection: Any, spec: TemplateSpec,
                  refuse: Any) -> tuple[dict[str, list], dict[str, list]]:
     """Cell values and merged ranges of the template sheets: calamine, unless a sheet must not be read in full
     (a filled cell far outside the template) or calamine cannot decode it; then the bounded reader."""
+    if inspection.declared and inspection.container == "xlsx":  # calamine would act on it when opening
+        try:
+            return _read_bounded(content, spec, refuse)
+        except StructureError:
+            raise
+        except Exception as exc:
+            raise refuse("TH-S-001", detail=clean_text(f"{type(exc).__name__}: {exc}")[:200]) from exc
     try:
         workbook = calamine.CalamineWorkbook.from_filelike(io.BytesIO(content))
     except Exception as exc:  # calamine raises unrelated types for foreign files; all mean "unreadable"
@@ -228,8 +238,9 @@ def _read_sheets(content: bytes, inspection: Any, spec: TemplateSpec,
         missing = [name for name in spec.sheet_names if name not in workbook.sheet_names]
         if missing:
             raise refuse("TH-S-002", detail=", ".join(f"«{clean_text(m)}»" for m in missing))
-        problem = "; ".join(f"trang «{name}» có dữ liệu ở {where}, ngoài vùng của mẫu biểu"
-                            for name, where in inspection.oversized.items())
+        reasons = [f"trang «{name}» có dữ liệu ở {where}, ngoài vùng của mẫu biểu"
+                   for name, where in inspection.oversized.items()]
+        problem = "; ".join(reasons + ([inspection.declared] if inspection.declared else []))
         if not problem:
             try:
                 handles = {name: workbook.get_sheet_by_name(name) for name in spec.sheet_names}
@@ -242,7 +253,9 @@ def _read_sheets(content: bytes, inspection: Any, spec: TemplateSpec,
     if inspection.container != "xlsx":
         raise refuse("TH-S-006" if inspection.oversized else "TH-S-001", detail=problem)
     try:
-        return _read_bounded(content, spec)
+        return _read_bounded(content, spec, refuse)
+    except StructureError:
+        raise
     except Exception as exc:
         raise refuse("TH-S-001", detail=f"{problem}; {clean_text(f'{type(exc).__name__}: {exc}')[:200]}") from exc
 

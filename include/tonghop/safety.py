@@ -30,11 +30,15 @@ NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 # Linear by construction: possessive quantifiers never backtrack, and a cell body stops at the next `<c`
 # (an unclosed `<c>` costs the distance to the next cell, not the rest of the sheet).
-_CELL = re.compile(rb'<c\b(?: r="([A-Z]{1,3})([0-9]{1,7})")?((?:[^<>/]++|/(?!>))*+)'
-                   rb'(?:/>|>((?:[^<]++|<(?!/c>|c\b))*+)</c>)')
-_REF = re.compile(rb'\br="([A-Z]{1,3})([0-9]{1,7})"')
-_FORMULA = re.compile(rb"<f\b[^<>]*+>([^<]*+)</f>|<f\b[^<>]*+/>")
-_VALUE = re.compile(rb"<v>([^<]*+)</v>")
+_CELL = re.compile(rb'<(?:\w+:)?c\b(?: r="([A-Z]{1,3})([0-9]{1,7})")?((?:[^<>/]++|/(?!>))*+)'
+                   rb'(?:/>|>((?:[^<]++|<(?!/(?:\w+:)?c>|(?:\w+:)?c\b))*+)</(?:\w+:)?c>)')
+_REF = re.compile(rb"""\br\s*=\s*["']([A-Z]{1,3})([0-9]{1,7})["']""")
+_FORMULA = re.compile(rb"<(?:\w+:)?f\b[^<>]*+>([^<]*+)</(?:\w+:)?f>|<(?:\w+:)?f\b[^<>]*+/>")
+_VALUE = re.compile(rb"<(?:\w+:)?v\b[^<>]*+>([^<]*+)</(?:\w+:)?v>")
+_FILLED = re.compile(rb"<(?:\w+:)?(?:v|is)\b")
+_FORMULA_TAG = re.compile(rb"<(?:\w+:)?f\b")
+_ERROR_TYPE = re.compile(rb"""\bt\s*=\s*["']e["']""")
+_SST_COUNTS = re.compile(rb"""\b(?:count|uniqueCount)\s*=\s*["']([0-9]+)["']""")
 MAX_SHEET_CELLS = 200_000  # rows × columns up to the farthest filled cell of a template sheet, read in full
 
 
@@ -56,6 +60,9 @@ class Inspection:
     # Template sheets that must not be read in full: a filled cell far outside the template (a full-sheet
     # reader would allocate rows × columns cells: 17 billion for XFD1048576) or cells without a reference.
     oversized: dict[str, str] = field(default_factory=dict)  # sheet → where, for the message
+    # Declared sizes no honest file has (a shared-strings count far beyond what its part can hold makes
+    # calamine reserve that many entries up front): read with the bounded reader instead.
+    declared: str | None = None
 
 
 def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) -> bytes:
@@ -104,25 +111,26 @@ def scan_sheet(xml: bytes) -> SheetScan:
     rows = columns = 0
     column_numbers: dict[bytes, int] = {}
     for letters, digits, attributes, body in _CELL.findall(xml):
+        filled = _FILLED.search(body) is not None
         if not letters:  # `r` is optional and may come after other attributes
             ref = _REF.search(attributes)
             if ref is None:
-                if b"<v" in body or b"<is" in body:
+                if filled:
                     scan.far = scan.far or "ô không ghi địa chỉ"
                 continue
             letters, digits = ref.groups()
-        if b"<v" in body or b"<is" in body:
+        if filled:
             column = column_numbers.get(letters) or column_numbers.setdefault(letters, _column_number(letters))
             row = int(digits)
             if row > rows or column > columns:
                 rows, columns = max(rows, row), max(columns, column)
                 if rows * columns > MAX_SHEET_CELLS and scan.far is None:
                     scan.far = f"ô {letters.decode()}{digits.decode()}"
-        if b't="e"' in attributes:
+        if _ERROR_TYPE.search(attributes):
             value = _VALUE.search(body)
             scan.notes[(letters + digits).decode()] = (value.group(1).decode("utf-8", "replace")[:40]
                                                        if value and value.group(1).strip() else "#ERROR")
-        elif b"<f" in body:  # a formula Excel never computed (e.g. written by a script)
+        elif _FORMULA_TAG.search(body):  # a formula Excel never computed (e.g. written by a script)
             value = _VALUE.search(body)
             if value and value.group(1).strip():
                 continue
@@ -172,6 +180,10 @@ def inspect(content: bytes, sheets: Collection[str] | None = None) -> Inspection
     if "mimetype" in parts and parts["mimetype"].startswith(b"application/vnd.oasis.opendocument"):
         return Inspection("ods")
     inspection = Inspection("xlsx", macros=any(basename(n).lower() == "vbaproject.bin" for n in parts))
+    strings = next((data for name, data in parts.items() if basename(name).lower() == "sharedstrings.xml"), b"")
+    head = strings[:4096]
+    if any(int(n) > len(strings) // 4 + 1 for n in _SST_COUNTS.findall(head[:head.find(b">", head.find(b"sst")) + 1])):
+        inspection.declared = "số chuỗi khai báo lớn hơn nội dung của tệp"
     for path, sheet in _sheet_parts(archive, parts).items():
         if sheets is not None and sheet not in sheets:
             continue
