@@ -22,14 +22,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
+from airflow.sdk import CronTriggerTimetable, dag, task
 
-from tonghop.assets import CONSOLIDATED, PERIOD_KEY
 from tonghop.calendar import load_calendar
 from tonghop.config import Settings
-from tonghop.dag_defaults import DEFAULT_ARGS, logical_now
+from tonghop_airflow.defaults import DEFAULT_ARGS
+from tonghop_airflow.tasks import consolidate, ingest_batch, notify, run_moment
 
 CALENDAR = load_calendar(Settings.from_env().calendar_path)
+PER_PERIOD = "{{ task.op_kwargs['period_id'] }}"
 
 
 @dag(
@@ -45,52 +46,35 @@ CALENDAR = load_calendar(Settings.from_env().calendar_path)
 )
 def tonghop_ingest() -> None:
     @task
-    def open_periods() -> list[str]:
-        now = logical_now(get_current_context())
+    def open_periods(logical_date: dt.datetime | None = None, dag_run: object = None) -> list[str]:
+        now = run_moment(logical_date, dag_run)
         return [p.id for p in load_calendar(Settings.from_env().calendar_path).open_at(now)]
 
     @task
     def new_batches(periods: list[str]) -> list[dict]:
-        from tonghop.pipeline import list_batches
+        from tonghop.ingest import list_batches
+        from tonghop.period import PeriodContext
 
-        settings = Settings.from_env()
-        return [{"period_id": p, "batch": b} for p in periods for b in list_batches(settings, p)]
+        settings, batches = Settings.from_env(), []
+        for period_id in periods:
+            ctx = PeriodContext.open(settings, period_id)
+            try:
+                batches += [{"period_id": period_id, "batch": b} for b in list_batches(ctx)]
+            finally:
+                ctx.close()
+        return batches
 
     @task
     def changed_periods(batches: list[dict]) -> list[str]:
         return sorted({b["period_id"] for b in batches})
 
-    @task(map_index_template="{{ batch_name }}", max_active_tis_per_dagrun=4)
-    def ingest_batch(period_id: str, batch: str) -> dict:
-        from tonghop.pipeline import ingest_batch as ingest
-
-        context = get_current_context()
-        context["batch_name"] = f"{period_id}/{batch}"  # type: ignore[typeddict-unknown-key]
-        return ingest(Settings.from_env(), period_id, batch, run_id=context["run_id"])
-
-    @task(trigger_rule="none_failed", map_index_template="{{ period_name }}", outlets=[CONSOLIDATED])
-    def consolidate(period_id: str) -> dict:
-        from tonghop.pipeline import consolidate as publish
-
-        context = get_current_context()
-        context["period_name"] = period_id  # type: ignore[typeddict-unknown-key]
-        summary = publish(Settings.from_env(), period_id, run_id=context["run_id"], now=logical_now(context))
-        context["outlet_events"][CONSOLIDATED].extra = {PERIOD_KEY: period_id}
-        return summary
-
-    @task(trigger_rule="none_failed", map_index_template="{{ period_name }}")
-    def notify(period_id: str) -> dict:
-        from tonghop.pipeline import notify as send
-
-        context = get_current_context()
-        context["period_name"] = period_id  # type: ignore[typeddict-unknown-key]
-        return send(Settings.from_env(), period_id, logical_now(context))
-
     periods = open_periods()
     batches = new_batches(periods)
-    ingested = ingest_batch.expand_kwargs(batches)
-    consolidated = consolidate.expand(period_id=changed_periods(batches))
-    ingested >> consolidated >> notify.expand(period_id=periods)
+    ingested = ingest_batch.override(
+        map_index_template="{{ task.op_kwargs['period_id'] }}/{{ task.op_kwargs['batch'] }}").expand_kwargs(batches)
+    consolidated = consolidate.override(map_index_template=PER_PERIOD).expand(period_id=changed_periods(batches))
+    send = notify.override(trigger_rule="none_failed", map_index_template=PER_PERIOD)
+    ingested >> consolidated >> send.expand(period_id=periods)
 
 
 tonghop_ingest()

@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import MultipleCronTriggerTimetable, Param, dag, get_current_context, task
+from airflow.sdk import MultipleCronTriggerTimetable, Param, dag, task
 
-from tonghop.assets import CONSOLIDATED, PERIOD_KEY
 from tonghop.calendar import load_calendar
 from tonghop.config import Settings
-from tonghop.dag_defaults import DEFAULT_ARGS, logical_now
+from tonghop_airflow.defaults import DEFAULT_ARGS
+from tonghop_airflow.tasks import consolidate, ingest_batch, notify, run_moment
 
 # The calendar file is read at parse time to derive the schedule (a local file; no connection or variable).
 CALENDAR = load_calendar(Settings.from_env().calendar_path)
@@ -61,52 +61,27 @@ CALENDAR = load_calendar(Settings.from_env().calendar_path)
 )
 def tonghop_period() -> None:
     @task
-    def resolve_period() -> str:
-        context = get_current_context()
-        requested = context["params"].get("period")
+    def resolve_period(params: dict | None = None, logical_date: dt.datetime | None = None,
+                       dag_run: object = None) -> str:
         calendar = load_calendar(Settings.from_env().calendar_path)
-        if requested:
-            return calendar.get(requested).id
-        return calendar.latest_due_before(logical_now(context)).id
+        if params and params.get("period"):
+            return calendar.get(params["period"]).id
+        return calendar.latest_due_before(run_moment(logical_date, dag_run)).id
 
     @task
-    def list_batches(period_id: str) -> list[str]:
-        from tonghop.pipeline import list_batches as batches_of
+    def list_batches(period_id: str, params: dict | None = None) -> list[str]:
+        from tonghop.ingest import list_batches as batches_of
+        from tonghop.period import PeriodContext
 
-        return batches_of(Settings.from_env(), period_id, reprocess=get_current_context()["params"]["reprocess"])
-
-    @task(map_index_template="{{ batch_name }}", max_active_tis_per_dagrun=4)
-    def ingest_batch(period_id: str, batch: str) -> dict:
-        from tonghop.pipeline import ingest_batch as ingest
-
-        context = get_current_context()
-        context["batch_name"] = batch  # type: ignore[typeddict-unknown-key]
-        return ingest(Settings.from_env(), period_id, batch, run_id=context["run_id"],
-                      reprocess=context["params"]["reprocess"])
-
-    # Runs after the batches even when there are none (mapping over an empty list skips the mapped task).
-    @task(outlets=[CONSOLIDATED], trigger_rule="none_failed")
-    def consolidate(period_id: str, batch_summaries: list[dict] | None = None) -> dict:
-        import logging
-
-        from tonghop.pipeline import consolidate as publish
-
-        for summary in batch_summaries or []:
-            logging.getLogger(__name__).info("batch %(batch)s: %(new)s new files, %(accepted)s accepted, "
-                                             "%(rejected)s rejected", summary)
-        context = get_current_context()
-        summary = publish(Settings.from_env(), period_id, run_id=context["run_id"], now=logical_now(context))
-        context["outlet_events"][CONSOLIDATED].extra = {PERIOD_KEY: period_id}
-        return summary
-
-    @task
-    def notify(period_id: str) -> dict:
-        from tonghop.pipeline import notify as send
-
-        return send(Settings.from_env(), period_id, logical_now(get_current_context()))
+        ctx = PeriodContext.open(Settings.from_env(), period_id)
+        try:
+            return batches_of(ctx, reprocess=bool((params or {}).get("reprocess")))
+        finally:
+            ctx.close()
 
     period_id = resolve_period()
-    summaries = ingest_batch.partial(period_id=period_id).expand(batch=list_batches(period_id))
+    ingest = ingest_batch.override(map_index_template="{{ task.op_kwargs['batch'] }}")
+    summaries = ingest.partial(period_id=period_id).expand(batch=list_batches(period_id))
     consolidate(period_id, summaries) >> notify(period_id)
 
 

@@ -18,12 +18,13 @@ The same figures are on the reporting-status page (Airflow UI: *Browse → Tình
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import dag, task
 
-from tonghop.assets import CONSOLIDATED, PERIOD_KEY
-from tonghop.config import Settings
-from tonghop.dag_defaults import DEFAULT_ARGS
+from tonghop_airflow.assets import CONSOLIDATED, PERIOD_KEY
+from tonghop_airflow.defaults import DEFAULT_ARGS
+from tonghop_airflow.tasks import write_reports
 
 
 @dag(
@@ -37,16 +38,9 @@ from tonghop.dag_defaults import DEFAULT_ARGS
 )
 def tonghop_reports() -> None:
     @task
-    def consolidated_periods() -> list[str]:
-        events = get_current_context()["triggering_asset_events"][CONSOLIDATED]
+    def consolidated_periods(triggering_asset_events: Any = None) -> list[str]:
+        events = triggering_asset_events[CONSOLIDATED]
         return sorted({e.extra[PERIOD_KEY] for e in events if e.extra.get(PERIOD_KEY)})
-
-    @task(map_index_template="{{ period_name }}")
-    def write_reports(period_id: str) -> list[str]:
-        from tonghop.pipeline import publish_reports
-
-        get_current_context()["period_name"] = period_id  # type: ignore[typeddict-unknown-key]
-        return publish_reports(Settings.from_env(), period_id)
 
     write_reports.expand(period_id=consolidated_periods())
 

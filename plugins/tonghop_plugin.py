@@ -1,6 +1,6 @@
-"""Airflow plugin: the reporting-status page (tonghop.status_page) in the api-server under /tonghop, with a
+"""Airflow plugin: the reporting-status page (tonghop_airflow.status_page) in the api-server under /tonghop, with a
 "Tình hình báo cáo" entry in the navigation that shows it inside the Airflow UI. Every route of the page
-requires the Airflow login (see tonghop.status_page.airflow_user)."""
+requires the Airflow login (see tonghop_airflow.status_page.airflow_user)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
 
-from tonghop.status_page import create_app
+from tonghop_airflow.status_page import create_app
 
 URL_PREFIX = "/tonghop"
 

@@ -90,9 +90,6 @@ def postgres_url():
     with admin.connect() as conn:
         conn.execute(sa.text(f'create database "{name}"'))
     yield f"{PG_URL}/{name}"
-    from tonghop.warehouse import engine_for
-
-    engine_for(f"{PG_URL}/{name}").dispose()
     with admin.connect() as conn:
         conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
     admin.dispose()
@@ -115,7 +112,9 @@ def officer_sample(tmp_path_factory, hierarchy, period):
     missing communes) and the other seven sent nothing; the officers' files written as after each run.
     Returns (settings, manifest)."""
     from tests import expected as exp
-    from tonghop.pipeline import publish_reports, run_period
+    from tonghop.officer_files import publish_reports
+    from tonghop.period import PeriodContext
+    from tonghop.pipeline import run_period
     from tonghop.synth import SampleOptions, generate_sample, manifest_path
 
     home = tmp_path_factory.mktemp("officer")
@@ -129,5 +128,7 @@ def officer_sample(tmp_path_factory, hierarchy, period):
     options = SampleOptions(seed=11, error_rate=0.2, warning_rate=0.15, late_rate=0.2, missing_rate=0.12)
     generate_sample(units, period, hierarchy, settings.inbox_dir, options)
     run_period(settings, PERIOD)
-    publish_reports(settings, PERIOD)
+    ctx = PeriodContext.open(settings, PERIOD)
+    publish_reports(ctx)
+    ctx.close()
     return settings, exp.load(manifest_path(settings.inbox_dir, PERIOD))

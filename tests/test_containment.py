@@ -25,8 +25,8 @@ import pytest
 from tests.conftest import DISTRICT, PERIOD, PROVINCE
 from tests.hostile import Factory, _sheet_part, _zip_edit
 from tonghop.isolation import CRASHED, FAILED, MEMORY, OK, TIMEOUT, Limits, run_isolated
-from tonghop.ledger import FINAL_STATES
-from tonghop.warehouse import engine_for, read_table
+from tonghop.vocabulary import FINAL_STATES
+from tonghop.warehouse import Warehouse
 
 TONGHOP = str(Path(sys.executable).with_name("tonghop"))
 HOUSEHOLDS = "B. Hộ nghèo"
@@ -155,10 +155,10 @@ def test_a_batch_with_one_poison_file_of_each_kind_completes_twice(warehouse_url
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["ingest"]["new"] == 0  # the second run: nothing left over, nothing read again
 
-    engine = engine_for(warehouse_url)
-    submissions = {s["source_key"]: s for s in read_table(engine, "submission", period_id=PERIOD)}
+    warehouse = Warehouse(warehouse_url)
+    submissions = {s["source_key"]: s for s in warehouse.read_table("submission", period_id=PERIOD)}
     findings: dict[str, list[dict]] = {}
-    for f in read_table(engine, "finding"):
+    for f in warehouse.read_table("finding"):
         findings.setdefault(f["submission_id"], []).append(f)
     assert set(submissions) == set(by_key)
     report = []
@@ -178,18 +178,18 @@ def test_a_batch_with_one_poison_file_of_each_kind_completes_twice(warehouse_url
     print("\n" + "\n".join(report) + f"\nruns: {runs[0]:.1f} s, {runs[1]:.1f} s")
 
     # Published: exactly the accepted communes' values, added up independently.
-    facts = {r["area"]: r for r in read_table(engine, "fact_households", period_id=PERIOD, unit_code=DISTRICT)}
+    facts = {r["area"]: r for r in warehouse.read_table("fact_households", period_id=PERIOD, unit_code=DISTRICT)}
     for key in ("total_households", "poor_end", "near_poor_end", "poor_merit"):
         assert facts["total"][key] == sum(v[key] for v in values.values()), key
-    completeness = next(iter(read_table(engine, "fact_completeness", period_id=PERIOD, unit_code=DISTRICT,
+    completeness = next(iter(warehouse.read_table("fact_completeness", period_id=PERIOD, unit_code=DISTRICT,
                                         area="total")))
     assert completeness["accepted"] == len(values)
     names = {s["submitted_for"]: s for s in submissions.values() if s["status"] == "accepted"}
     cleaned = next(k for k, p in by_key.items() if p and p.kind == "nul_and_escape_in_text")
-    stored = read_table(engine, "report", submission_id=submissions[cleaned]["submission_id"])[0]
+    stored = warehouse.read_table("report", submission_id=submissions[cleaned]["submission_id"])[0]
     assert stored["preparer_name"] == "Nguyễn[2J Văn An"  # NUL and ESC dropped, the rest kept
     assert len(names) == len(values)
-    engine.dispose()
+    warehouse.dispose()
 
 
 def test_check_contains_a_reader_that_needs_too_much_memory(hierarchy, period, tmp_path):
@@ -258,7 +258,8 @@ def test_the_prescan_is_linear(hierarchy, period):
 def _two_clean_files(settings, hierarchy, period, warehouse_url):
     import dataclasses
 
-    from tonghop.pipeline import PeriodContext, run_period
+    from tonghop.period import PeriodContext
+    from tonghop.pipeline import run_period
 
     settings = dataclasses.replace(settings, warehouse_url=warehouse_url, scope=DISTRICT)
     factory = Factory(hierarchy, period)
@@ -276,12 +277,12 @@ def _two_clean_files(settings, hierarchy, period, warehouse_url):
 def test_a_value_the_warehouse_refuses_costs_its_file_alone(warehouse_url, settings, hierarchy, period):
     """record_contained stores the batch file by file when the database refuses one file's rows (a bigint
     out of range on PostgreSQL, sqlite3's OverflowError): that file alone ends rejected with TH-S-011."""
-    from tonghop.pipeline import record_contained
+    from tonghop.containment import record_contained
 
     ctx, communes = _two_clean_files(settings, hierarchy, period, warehouse_url)
-    engine = ctx.engine
-    subs = {s["submitted_for"]: s for s in read_table(engine, "submission", period_id=PERIOD)}
-    reports = {c: read_table(engine, "report", submission_id=subs[c]["submission_id"])[0] for c in communes}
+    warehouse = ctx.warehouse
+    subs = {s["submitted_for"]: s for s in warehouse.read_table("submission", period_id=PERIOD)}
+    reports = {c: warehouse.read_table("report", submission_id=subs[c]["submission_id"])[0] for c in communes}
     good, bad = communes
     reports[bad] = {**reports[bad], "total_households": 10**20}
     outcomes = [{"submission_id": subs[c]["submission_id"], "status": "accepted", "error_count": 0,
@@ -289,15 +290,15 @@ def test_a_value_the_warehouse_refuses_costs_its_file_alone(warehouse_url, setti
     finding = {"submission_id": subs[bad]["submission_id"], "seq": 1, "check_id": "TH-F-013", "severity": "warning",
                "message": "m", "commune_code": bad, "file_name": "bc.xlsx"}
     record_contained(ctx, outcomes, list(reports.values()), [finding])
-    after = {s["submitted_for"]: s for s in read_table(engine, "submission", period_id=PERIOD)}
+    after = {s["submitted_for"]: s for s in warehouse.read_table("submission", period_id=PERIOD)}
     assert after[good]["status"] == "accepted" and after[bad]["status"] == "rejected"
-    assert read_table(engine, "report", submission_id=subs[good]["submission_id"])[0]["total_households"] == \
+    assert warehouse.read_table("report", submission_id=subs[good]["submission_id"])[0]["total_households"] == \
         reports[good]["total_households"]
-    assert read_table(engine, "report", submission_id=subs[bad]["submission_id"]) == []
-    findings = read_table(engine, "finding", submission_id=subs[bad]["submission_id"])
+    assert warehouse.read_table("report", submission_id=subs[bad]["submission_id"]) == []
+    findings = warehouse.read_table("finding", submission_id=subs[bad]["submission_id"])
     assert [f["check_id"] for f in findings] == ["TH-S-011"] and "bc.xlsx" in findings[0]["message"]
     assert outcomes[1]["status"] == "rejected"
-    engine.dispose()
+    ctx.close()
 
 
 def test_a_report_that_breaks_the_batch_validation_is_set_aside(settings, hierarchy, period):
@@ -307,7 +308,7 @@ def test_a_report_that_breaks_the_batch_validation_is_set_aside(settings, hierar
 
     import numpy as np
 
-    from tonghop.pipeline import validate_contained
+    from tonghop.containment import validate_contained
     from tonghop.validate import BatchValidator, History
 
     ctx, _ = _two_clean_files(settings, hierarchy, period, f"sqlite:///{settings.home / 'w.sqlite'}")

@@ -7,7 +7,7 @@ import pytest
 from tests import expected as exp
 from tests.conftest import DISTRICT, PERIOD, PROVINCE, ROOT
 from tonghop.synth import SampleOptions, generate_sample, manifest_path
-from tonghop.warehouse import engine_for, read_table
+from tonghop.warehouse import Warehouse
 
 
 def _dagbag():
@@ -65,16 +65,16 @@ def test_dag_run_publishes_district_and_province_figures(airflow_db, settings, h
     run = dag.test(run_conf={"period": PERIOD})
     assert str(run.state) in ("success", "DagRunState.SUCCESS"), run.state
 
-    engine = engine_for(settings.warehouse)
-    households = read_table(engine, "fact_households", period_id=PERIOD)
-    completeness = read_table(engine, "fact_completeness", period_id=PERIOD)
+    warehouse = Warehouse(settings.warehouse)
+    households = warehouse.read_table("fact_households", period_id=PERIOD)
+    completeness = warehouse.read_table("fact_completeness", period_id=PERIOD)
     for level, code in (("district", DISTRICT), ("province", PROVINCE)):
         want = exp.expected_sums(manifest, code, level)
         got = next(r for r in households if r["unit_code"] == code and r["area"] == "total")
         for key in exp.HOUSEHOLD_COUNTS:
             assert got[key] == want[key], (code, key)
         assert got["poor_rate"] == pytest.approx(want["poor_end"] / want["total_households"] * 100)
-        funding = {r["component"]: r for r in read_table(engine, "fact_funding", period_id=PERIOD, unit_code=code,
+        funding = {r["component"]: r for r in warehouse.read_table("fact_funding", period_id=PERIOD, unit_code=code,
                                                          area="total")}
         for component in exp.COMPONENTS:
             for money in exp.MONEY:
@@ -91,8 +91,8 @@ def test_dag_run_with_an_empty_inbox_still_publishes_completeness(airflow_db, se
     monkeypatch.setenv("TONGHOP_SCOPE", DISTRICT)
     run = _dagbag().dags["tonghop_period"].test(run_conf={"period": "2026-H1"})
     assert str(run.state) in ("success", "DagRunState.SUCCESS"), run.state
-    engine = engine_for(settings.warehouse)
-    district = next(r for r in read_table(engine, "fact_completeness", period_id="2026-H1", unit_code=DISTRICT,
+    warehouse = Warehouse(settings.warehouse)
+    district = next(r for r in warehouse.read_table("fact_completeness", period_id="2026-H1", unit_code=DISTRICT,
                                           area="total"))
     assert (district["expected"], district["received"], district["missing"]) == (22, 0, 22)
-    assert not read_table(engine, "fact_households", period_id="2026-H1")
+    assert not warehouse.read_table("fact_households", period_id="2026-H1")

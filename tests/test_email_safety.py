@@ -26,10 +26,11 @@ from tests.hostile import Factory
 from tests.test_lifecycle import Mailbox, at, commune_address
 from tonghop.config import Settings
 from tonghop.contacts import Contact, write_directory
-from tonghop.mailer import ATTACHMENT_DROPPED, MAX_MESSAGE_BYTES, MAX_SUBJECT_CHARS, Email, send_all, sent_keys
-from tonghop.notify import MAX_FINDING_CHARS, MAX_LISTED_FINDINGS, listed_findings
-from tonghop.pipeline import notify, run_period
-from tonghop.warehouse import engine_for, read_table
+from tonghop.mailer import ATTACHMENT_DROPPED, MAX_MESSAGE_BYTES, MAX_SUBJECT_CHARS, Email, send_all
+from tonghop.notify import MAX_FINDING_CHARS, MAX_LISTED_FINDINGS, listed_findings, notify
+from tonghop.period import PeriodContext
+from tonghop.pipeline import run_period
+from tonghop.warehouse import Warehouse
 
 PROVINCE_OFFICER = "so.ldtbxh.bentre@example.gov.vn"
 # Every kind of line break and control a file system lets through ("/" and NUL it does not).
@@ -230,7 +231,7 @@ def test_a_message_over_the_server_limit_goes_without_its_attachment_and_the_oth
     box.start()
     try:
         connect(monkeypatch, box)
-        counts = notify(settings, PERIOD, NOW)
+        counts = notify(PeriodContext.open(settings, PERIOD), NOW)
     finally:
         box.stop()
     assert (counts["sent"], counts["failed"]) == (5, 0)
@@ -246,39 +247,37 @@ def test_a_message_over_the_server_limit_goes_without_its_attachment_and_the_oth
     assert plain(big).rstrip().endswith("Vui lòng không trả lời thư này.")  # the note sits before the signature
     for code in (processed.rejected, processed.huge):
         assert len(attachments(received[commune_address(code)][0])) == 1
-    assert notify(settings, PERIOD, NOW)["sent"] == 0  # delivered means recorded
+    assert notify(PeriodContext.open(settings, PERIOD), NOW)["sent"] == 0  # delivered means recorded
 
 
 def test_an_e_mail_that_cannot_be_prepared_is_skipped_and_stays_owed(processed, tmp_path, monkeypatch):
-    import tonghop.notify
-
     settings = fresh_copy(processed, tmp_path)
-    engine = engine_for(settings.warehouse)
-    victim = next(s["submission_id"] for s in read_table(engine, "submission", period_id=PERIOD)
+    warehouse = Warehouse(settings.warehouse)
+    victim = next(s["submission_id"] for s in warehouse.read_table("submission", period_id=PERIOD)
                   if s["submitted_for"] == processed.rejected)
-    real = tonghop.notify.read_findings
+    real = Warehouse.read_findings
 
-    def broken(engine, submission_id):
+    def broken(self, submission_id):
         if submission_id == victim:
             raise ValueError("a finding that cannot be shown")
-        return real(engine, submission_id)
+        return real(self, submission_id)
 
     box = Recorder()
     box.start()
     try:
         connect(monkeypatch, box)
-        monkeypatch.setattr(tonghop.notify, "read_findings", broken)
-        assert notify(settings, PERIOD, NOW)["sent"] == 4
+        monkeypatch.setattr(Warehouse, "read_findings", broken)
+        assert notify(PeriodContext.open(settings, PERIOD), NOW)["sent"] == 4
         assert commune_address(processed.rejected) not in by_recipient(box.take())
-        monkeypatch.setattr(tonghop.notify, "read_findings", real)
-        assert notify(settings, PERIOD, NOW)["sent"] == 1
+        monkeypatch.setattr(Warehouse, "read_findings", real)
+        assert notify(PeriodContext.open(settings, PERIOD), NOW)["sent"] == 1
         assert list(by_recipient(box.take())) == [commune_address(processed.rejected)]
     finally:
         box.stop()
 
 
 def test_a_refused_recipient_or_a_broken_message_does_not_stop_the_others(tmp_path, monkeypatch):
-    engine = engine_for(f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
     gone, gone_cc = "da-nghi-viec@example.gov.vn", "phong.cu@example.gov.vn"
 
     def message(ref: str, to: list[str], cc: list[str] | None = None, text: str = "Nội dung") -> Email:
@@ -294,17 +293,17 @@ def test_a_refused_recipient_or_a_broken_message_does_not_stop_the_others(tmp_pa
     box.start()
     try:
         connect(monkeypatch, box)
-        counts = send_all(engine, emails, "tonghop@example.gov.vn")
+        counts = send_all(warehouse, emails, "tonghop@example.gov.vn")
         first = box.take()
         assert counts == {"planned": 5, "sent": 3, "already_sent": 0, "failed": 3}
         assert sorted(r for rcpts, _, _ in first for r in rcpts) == [
             "xa.1@example.gov.vn", "xa.4@example.gov.vn", "xa.5@example.gov.vn"]
         assert "\ufffd" in plain(by_recipient(first)["xa.5@example.gov.vn"][0])
-        recorded = {(ref, r) for _, ref, r in sent_keys(engine, PERIOD)}
+        recorded = {(ref, r) for _, ref, r in warehouse.sent_emails(PERIOD)}
         assert recorded == {("a", "xa.1@example.gov.vn"), ("d", "xa.4@example.gov.vn"), ("e", "xa.5@example.gov.vn")}
 
         box.refuse.clear()  # the addresses are fixed on the server's side: only what is owed goes out
-        counts = send_all(engine, emails, "tonghop@example.gov.vn")
+        counts = send_all(warehouse, emails, "tonghop@example.gov.vn")
         assert counts == {"planned": 5, "sent": 2, "already_sent": 2, "failed": 1}  # c can never be built
         second = box.take()
         assert sorted(r for rcpts, _, _ in second for r in rcpts) == sorted([gone, gone_cc])
@@ -314,7 +313,7 @@ def test_a_refused_recipient_or_a_broken_message_does_not_stop_the_others(tmp_pa
 
 
 def test_a_subject_and_an_attachment_name_are_one_bounded_line(tmp_path, monkeypatch):
-    engine = engine_for(f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
     name = "bc\n" + "Đường " * 200 + "\u2028.xlsx"
     emails = [Email("result", PERIOD, "long", ["xa.1@example.gov.vn"], "[Tổng hợp giảm nghèo] " + name * 3,
                     "Nội dung", "<p>Nội dung</p>", attachments=[("../../" + name, b"PK\x03\x04")])]
@@ -322,7 +321,7 @@ def test_a_subject_and_an_attachment_name_are_one_bounded_line(tmp_path, monkeyp
     box.start()
     try:
         connect(monkeypatch, box)
-        assert send_all(engine, emails, "tonghop@example.gov.vn")["sent"] == 1
+        assert send_all(warehouse, emails, "tonghop@example.gov.vn")["sent"] == 1
         ((_, msg, raw),) = box.take()
     finally:
         box.stop()

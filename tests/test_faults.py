@@ -17,10 +17,13 @@ import sqlalchemy as sa
 
 from tests.conftest import DISTRICT, PERIOD, PG_URL
 from tests.test_storage import BUCKET, _objects, s3  # noqa: F401 - the moto server fixture
-from tonghop.pipeline import PeriodContext, consolidate, notify, run_period, start_ingest
+from tonghop.consolidate import consolidate
+from tonghop.ingest import start_ingest
+from tonghop.notify import notify
+from tonghop.period import PeriodContext
+from tonghop.pipeline import run_period
 from tonghop.schema import LOG_TABLES, build_metadata
 from tonghop.synth import SampleOptions, generate_sample
-from tonghop.warehouse import engine_for
 
 VOLATILE = {"publication": {"published_at", "run_id"}}  # when and by which run: differs by design
 
@@ -67,7 +70,7 @@ def test_connection_dropped_during_publish(sample, postgres_url):
         ctx = PeriodContext.open(settings, PERIOD)
         _, annotations = start_ingest(ctx, ctx.inbox.list(PERIOD))
         annotations.finish()
-        engine = engine_for(postgres_url)
+        engine = ctx.warehouse.engine  # the run's own: the stages share the context's warehouse
         killed = []
 
         def kill_backend(conn, cursor, statement, parameters, context, executemany):
@@ -82,18 +85,18 @@ def test_connection_dropped_during_publish(sample, postgres_url):
         sa.event.listen(engine, "before_cursor_execute", kill_backend)
         try:
             with pytest.raises(sa.exc.OperationalError):
-                consolidate(settings, PERIOD)
+                consolidate(ctx)
         finally:
             sa.event.remove(engine, "before_cursor_execute", kill_backend)
         assert killed
         half = snapshot(postgres_url)
         assert half["publication"] == [] and half["fact_households"] == [] and half["fact_completeness"] == []
-        engine.dispose()
-        consolidate(settings, PERIOD)  # the retry
+        ctx.close()
+        retry = PeriodContext.open(settings, PERIOD)  # the retry, as Airflow's next try opens it
+        consolidate(retry)
+        retry.close()
         assert snapshot(postgres_url) == snapshot(reference)
     finally:
-        engine_for(postgres_url).dispose()
-        engine_for(reference).dispose()
         _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -169,8 +172,8 @@ def test_smtp_outage_leaves_the_same_outbox(settings, hierarchy, period, tmp_pat
         box.stop()
         assert "error" in run_period(disturbed, PERIOD, now=now)["email"]
         box.start()
-        notify(disturbed, PERIOD, now)
-        notify(disturbed, PERIOD, now)
+        notify(PeriodContext.open(disturbed, PERIOD), now)
+        notify(PeriodContext.open(disturbed, PERIOD), now)
         assert sorted((tuple(r), m["Subject"]) for r, m in box.take()) == expected
     finally:
         box.stop()

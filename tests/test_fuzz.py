@@ -58,8 +58,8 @@ from tests import fuzz
 from tests.conftest import DISTRICT, PERIOD, PROVINCE
 from tests.hostile import Factory
 from tonghop.config import Settings
-from tonghop.ledger import ACCEPTED, DUPLICATE, FINAL_STATES, REJECTED, SUPERSEDED
 from tonghop.spec import load_spec
+from tonghop.vocabulary import ACCEPTED, DUPLICATE, FINAL_STATES, REJECTED, SUPERSEDED
 
 
 def _knob(name: str, default: str | None = None) -> str | None:
@@ -346,7 +346,7 @@ def _finite(value: Any) -> bool:
 
 def check_batch(settings: Settings, expected: list[Expected], outcome: Outcome) -> tuple[list[str], dict[str, str]]:
     """(problems, key → state found)."""
-    from tonghop.warehouse import engine_for, read_table
+    from tonghop.warehouse import Warehouse
 
     if not outcome.ok:
         problem = f"run {outcome.describe()}"
@@ -359,11 +359,11 @@ def check_batch(settings: Settings, expected: list[Expected], outcome: Outcome) 
     for what, peak in (("resident set of one process", outcome.peak_rss), ("PSS of the run", outcome.peak_pss)):
         if peak > MEMORY_LIMIT:
             problems.append(f"peak {what} {peak / MiB:.0f} MiB > {MEMORY_LIMIT / MiB:.0f} MiB")
-    engine = engine_for(settings.warehouse)
+    warehouse = Warehouse(settings.warehouse)
     try:
-        submissions = {s["source_key"]: s for s in read_table(engine, "submission", period_id=PERIOD)}
+        submissions = {s["source_key"]: s for s in warehouse.read_table("submission", period_id=PERIOD)}
         findings: dict[str, list[dict]] = defaultdict(list)
-        for f in read_table(engine, "finding"):
+        for f in warehouse.read_table("finding"):
             findings[f["submission_id"]].append(f)
         states = {key: row["status"] for key, row in submissions.items()}
         unknown = sorted(set(submissions) - {e.key for e in expected})
@@ -390,7 +390,7 @@ def check_batch(settings: Settings, expected: list[Expected], outcome: Outcome) 
             if status == ACCEPTED and row["error_count"]:
                 problems.append(f"{e.role} {e.key} accepted with {row['error_count']} error(s)")
             if status == ACCEPTED:
-                stored = read_table(engine, "report", submission_id=row["submission_id"])
+                stored = warehouse.read_table("report", submission_id=row["submission_id"])
                 if e.values is not None:
                     for key in _compared_keys():
                         want, got = e.values.get(key), stored[0].get(key) if stored else None
@@ -407,9 +407,9 @@ def check_batch(settings: Settings, expected: list[Expected], outcome: Outcome) 
                                             f"edited and holds {want!r}")
                 else:
                     problems.append(f"{e.role} {e.key} accepted but no report row")
-        problems += _check_figures(read_table(engine, "fact_households", period_id=PERIOD),
-                                   read_table(engine, "fact_funding", period_id=PERIOD), accepted)
-        completeness = [r for r in read_table(engine, "fact_completeness", period_id=PERIOD)
+        problems += _check_figures(warehouse.read_table("fact_households", period_id=PERIOD),
+                                   warehouse.read_table("fact_funding", period_id=PERIOD), accepted)
+        completeness = [r for r in warehouse.read_table("fact_completeness", period_id=PERIOD)
                         if r["unit_code"] == DISTRICT and r["area"] == "total"]
         communes_sent = {e.commune for e in expected}
         if len(completeness) != 1:
@@ -422,7 +422,7 @@ def check_batch(settings: Settings, expected: list[Expected], outcome: Outcome) 
         if outcome.summary and outcome.summary.get("ledger", {}).get("received") != len(expected):
             problems.append(f"run summary ledger {outcome.summary.get('ledger')} for {len(expected)} files")
     finally:
-        engine.dispose()
+        warehouse.dispose()
     return problems, states
 
 
@@ -515,13 +515,13 @@ def _summary_line(n: int, outcome: Outcome, expected: list[Expected], states: di
 
 
 def _first_findings(settings: Settings) -> dict[str, str]:
-    from tonghop.warehouse import engine_for, read_table
+    from tonghop.warehouse import Warehouse
 
-    engine = engine_for(settings.warehouse)
+    warehouse = Warehouse(settings.warehouse)
     try:
-        keys = {s["submission_id"]: s["source_key"] for s in read_table(engine, "submission", period_id=PERIOD)}
+        keys = {s["submission_id"]: s["source_key"] for s in warehouse.read_table("submission", period_id=PERIOD)}
         out: dict[str, str] = {}
-        for f in read_table(engine, "finding"):
+        for f in warehouse.read_table("finding"):
             if f["severity"] == "error" and keys.get(f["submission_id"]) not in out:
                 # A reader's bug or a resource limit, contained: say what it was.
                 contained = f["check_id"] in ("TH-S-010", "TH-S-011")
@@ -530,7 +530,7 @@ def _first_findings(settings: Settings) -> dict[str, str]:
     except Exception:  # noqa: BLE001 - the summary line is best effort; the checks say what is wrong
         return {}
     finally:
-        engine.dispose()
+        warehouse.dispose()
 
 
 @pytest.mark.fuzz

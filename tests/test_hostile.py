@@ -21,7 +21,7 @@ from tonghop.parse import StructureError, read_report
 from tonghop.pipeline import run_period
 from tonghop.safety import safe_name
 from tonghop.spec import load_spec
-from tonghop.warehouse import engine_for, read_table
+from tonghop.warehouse import Warehouse
 
 
 def test_the_hostile_corpus_ends_recorded_with_reasons(settings, hierarchy, period, tmp_path):
@@ -40,10 +40,10 @@ def test_the_hostile_corpus_ends_recorded_with_reasons(settings, hierarchy, peri
         os.utime(path, (moment.timestamp(), moment.timestamp()))
 
     summary = run_period(settings, PERIOD)  # must not raise, whatever the files are
-    engine = engine_for(settings.warehouse)
-    submissions = {s["source_key"]: s for s in read_table(engine, "submission", period_id=PERIOD)}
+    warehouse = Warehouse(settings.warehouse)
+    submissions = {s["source_key"]: s for s in warehouse.read_table("submission", period_id=PERIOD)}
     findings: dict[str, list[dict]] = {}
-    for f in read_table(engine, "finding"):
+    for f in warehouse.read_table("finding"):
         findings.setdefault(f["submission_id"], []).append(f)
     catalogue = load_catalogue(ROOT / "expectations")
     lines, failures = [], []
@@ -62,7 +62,7 @@ def test_the_hostile_corpus_ends_recorded_with_reasons(settings, hierarchy, peri
     print("\n" + report)
     assert failures == [], failures
     ledger = check_invariant([i.key for i in LocalInbox(inbox).list(PERIOD)],
-                             read_table(engine, "submission", period_id=PERIOD))
+                             warehouse.read_table("submission", period_id=PERIOD))
     assert ledger["received"] == len(cases) == summary["ledger"]["received"]
 
     # Outputs stay inside the outputs folder, under safe names; formula-looking text is neutralised.

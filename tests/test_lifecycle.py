@@ -19,13 +19,16 @@ from aiosmtpd.controller import Controller
 from openpyxl import load_workbook
 
 from tests.conftest import DISTRICT, PERIOD
+from tonghop.consolidate import consolidate
 from tonghop.contacts import Contact, write_directory
+from tonghop.ingest import ingest
 from tonghop.ledger import LedgerError, check_invariant
-from tonghop.pipeline import PeriodContext, consolidate, ingest, notify
+from tonghop.notify import notify
+from tonghop.period import PeriodContext
 from tonghop.spec import load_spec
 from tonghop.synth import commune_values
 from tonghop.template import prefill_values, write_workbook
-from tonghop.warehouse import engine_for, read_table
+from tonghop.warehouse import Warehouse
 
 HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -123,9 +126,12 @@ def deliver(settings, hierarchy, period, commune: str, when: dt.datetime, name: 
 def process(settings, now: dt.datetime) -> dict:
     """What the ingestion DAG does at `now`: new files, consolidation, the e-mails due."""
     ctx = PeriodContext.open(settings, PERIOD)
-    summary = ingest(ctx, ctx.inbox.list(PERIOD))
-    consolidate(settings, PERIOD, now=now)
-    return {"ingest": summary, "email": notify(settings, PERIOD, now)}
+    try:
+        summary = ingest(ctx, ctx.inbox.list(PERIOD))
+        consolidate(ctx, now=now)
+        return {"ingest": summary, "email": notify(ctx, now)}
+    finally:
+        ctx.close()
 
 
 def _by_kind(messages) -> dict[str, list]:
@@ -210,13 +216,13 @@ def test_a_period_with_fake_time(settings, contacts, mailbox, hierarchy, period)
     process(settings, at(11, 11, 9))
     assert mailbox.take() == []
 
-    engine = engine_for(settings.warehouse)
+    warehouse = Warehouse(settings.warehouse)
     ledger = check_invariant([i.key for i in PeriodContext.open(settings, PERIOD).inbox.list(PERIOD)],
-                             read_table(engine, "submission", period_id=PERIOD))
+                             warehouse.read_table("submission", period_id=PERIOD))
     assert ledger == {"accepted": 19, "rejected": 1, "superseded": 1, "duplicate": 1, "received": 22}
-    statuses = {s["source_key"]: s["status"] for s in read_table(engine, "submission", period_id=PERIOD)}
+    statuses = {s["source_key"]: s["status"] for s in warehouse.read_table("submission", period_id=PERIOD)}
     assert statuses[first.relative_to(settings.inbox_dir).as_posix()] == "superseded"
-    row = next(r for r in read_table(engine, "fact_completeness", unit_code=DISTRICT, area="total"))
+    row = next(r for r in warehouse.read_table("fact_completeness", unit_code=DISTRICT, area="total"))
     assert (row["expected"], row["received"], row["accepted"], row["rejected"], row["on_time"]) == (22, 20, 19, 1, 19)
     assert row["reporting_rate"] == pytest.approx(20 / 22 * 100) and row["on_time_rate"] == pytest.approx(19 / 22 * 100)
 
@@ -231,34 +237,35 @@ def test_smtp_down_does_not_block_the_data_and_mail_goes_out_once_later(settings
     mailbox.stop()
     summary = run_period(settings, PERIOD, now=at(3, 11, 9))
     assert "error" in summary["email"]
-    engine = engine_for(settings.warehouse)
-    assert next(r for r in read_table(engine, "fact_households", unit_code=DISTRICT, area="total"))["reports"] == 4
+    warehouse = Warehouse(settings.warehouse)
+    assert next(r for r in warehouse.read_table("fact_households", unit_code=DISTRICT, area="total"))["reports"] == 4
     mailbox.start()
-    assert notify(settings, PERIOD, at(3, 11, 10))["sent"] == 4
-    assert notify(settings, PERIOD, at(3, 11, 11))["sent"] == 0
+    assert notify(PeriodContext.open(settings, PERIOD), at(3, 11, 10))["sent"] == 4
+    assert notify(PeriodContext.open(settings, PERIOD), at(3, 11, 11))["sent"] == 0
     assert sorted(r for rcpts, _ in mailbox.take() for r in rcpts) == sorted(
         commune_address(u.code) for u in hierarchy.reporting_units(DISTRICT)[:4])
 
 
 def test_data_team_is_alerted_once_when_no_consolidation_follows_the_deadline(settings, contacts, mailbox, period):
     settings = contacts
-    consolidate(settings, PERIOD, now=at(9, 11, 7))  # the last consolidation happened before the deadline
-    notify(settings, PERIOD, at(11, 11, 12))  # 12 h after the deadline: not yet an alert
+    # The last consolidation happened before the deadline.
+    consolidate(PeriodContext.open(settings, PERIOD), now=at(9, 11, 7))
+    notify(PeriodContext.open(settings, PERIOD), at(11, 11, 12))  # 12 h after the deadline: not yet an alert
     assert "alert" not in _by_kind(mailbox.take())
-    notify(settings, PERIOD, at(12, 11, 1))  # 24 h after the deadline: nothing consolidated since
-    notify(settings, PERIOD, at(12, 11, 2))
+    notify(PeriodContext.open(settings, PERIOD), at(12, 11, 1))  # 24 h after the deadline: nothing consolidated since
+    notify(PeriodContext.open(settings, PERIOD), at(12, 11, 2))
     alerts = _by_kind(mailbox.take()).get("alert", [])
     assert len(alerts) == 1 and alerts[0][0] == [DATA_TEAM] and PERIOD in alerts[0][1]["Subject"]
 
-    consolidate(settings, "2026-H1", now=at(11, 5, 7))  # H1 was consolidated in time: no alert for it
-    notify(settings, "2026-H1", at(12, 5, 9))
+    consolidate(PeriodContext.open(settings, "2026-H1"), now=at(11, 5, 7))  # H1 consolidated in time: no alert
+    notify(PeriodContext.open(settings, "2026-H1"), at(12, 5, 9))
     assert "alert" not in _by_kind(mailbox.take())
 
 
 def test_task_failure_callback_tells_the_data_team_once(settings, contacts, mailbox):
     from types import SimpleNamespace
 
-    from tonghop.alerts import on_task_failure
+    from tonghop_airflow.alerts import on_task_failure
 
     ti = SimpleNamespace(dag_id="tonghop_period", task_id="consolidate", run_id="manual__2026-11-11", map_index=-1,
                          try_number=3, log_url="http://localhost:8080/log")
@@ -300,5 +307,5 @@ def test_ingestion_dag_answers_new_files_at_its_logical_time(airflow_db, setting
     mails = _by_kind(mailbox.take())
     assert sorted(r for rcpts, _ in mails["result"] for r in rcpts) == sorted(commune_address(u.code) for u in sent)
     assert len(mails["reminder"]) == 22 - 2
-    engine = engine_for(settings.warehouse)
-    assert next(r for r in read_table(engine, "fact_completeness", unit_code=DISTRICT, area="total"))["received"] == 2
+    warehouse = Warehouse(settings.warehouse)
+    assert next(r for r in warehouse.read_table("fact_completeness", unit_code=DISTRICT, area="total"))["received"] == 2

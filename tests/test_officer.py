@@ -178,7 +178,7 @@ def status_client(officer_sample, airflow_db):
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
     from fastapi.testclient import TestClient
 
-    from tonghop.status_page import create_app
+    from tonghop_airflow.status_page import create_app
 
     settings, manifest = officer_sample
     token = init_auth_manager().generate_jwt(SimpleAuthManagerUser(username="officer", role="viewer"))

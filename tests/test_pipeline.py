@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from tests import expected as exp
 from tests.conftest import DISTRICT, PERIOD, PROVINCE
 from tonghop.pipeline import run_period
+from tonghop.schema import LOG_TABLES, build_metadata
 from tonghop.synth import SampleOptions, generate_sample, manifest_path
-from tonghop.warehouse import LOG_TABLES, build_metadata, engine_for, read_table
+from tonghop.warehouse import Warehouse
 
 
 @pytest.fixture
@@ -37,10 +38,10 @@ def _fact(rows, **key):
 def test_published_figures_equal_independent_sums(settings, warehouse_url, district_sample, period):
     settings = dataclasses.replace(settings, warehouse_url=warehouse_url)
     run_period(settings, PERIOD)
-    engine = engine_for(warehouse_url)
-    households = read_table(engine, "fact_households", period_id=PERIOD)
-    funding = read_table(engine, "fact_funding", period_id=PERIOD)
-    completeness = read_table(engine, "fact_completeness", period_id=PERIOD)
+    warehouse = Warehouse(warehouse_url)
+    households = warehouse.read_table("fact_households", period_id=PERIOD)
+    funding = warehouse.read_table("fact_funding", period_id=PERIOD)
+    completeness = warehouse.read_table("fact_completeness", period_id=PERIOD)
     for level, code in (("district", DISTRICT), ("province", PROVINCE)):
         for area in ("total", "urban", "rural"):
             want = exp.expected_sums(district_sample, code, level, area)
@@ -79,9 +80,9 @@ def test_published_figures_equal_independent_sums(settings, warehouse_url, distr
 
 def test_rejected_reports_are_left_out_and_recorded(settings, district_sample):
     run_period(settings, PERIOD)
-    engine = engine_for(settings.warehouse)
-    submissions = {s["submitted_for"]: s for s in read_table(engine, "submission", period_id=PERIOD)}
-    findings = read_table(engine, "finding")
+    warehouse = Warehouse(settings.warehouse)
+    submissions = {s["submitted_for"]: s for s in warehouse.read_table("submission", period_id=PERIOD)}
+    findings = warehouse.read_table("finding")
     for report in district_sample["reports"]:
         errors = [m for m in report["mistakes"] if m["severity"] == "error"]
         row = submissions[report["commune_code"]]
@@ -89,13 +90,13 @@ def test_rejected_reports_are_left_out_and_recorded(settings, district_sample):
         own = {f["check_id"] for f in findings if f["submission_id"] == row["submission_id"]}
         for mistake in report["mistakes"]:
             assert mistake["check_id"] in own, (report["commune_code"], mistake)
-    commune_facts = {r["unit_code"] for r in read_table(engine, "fact_households", unit_level="commune")}
+    commune_facts = {r["unit_code"] for r in warehouse.read_table("fact_households", unit_level="commune")}
     assert commune_facts == set(exp.accepted_reports(district_sample))
 
 
-def _dump(engine: sa.Engine) -> dict[str, list[tuple]]:
+def _dump(url: str) -> dict[str, list[tuple]]:
     md = build_metadata()
-    with engine.connect() as conn:
+    with Warehouse(url) as warehouse, warehouse.engine.connect() as conn:
         return {name: sorted(tuple(r) for r in conn.execute(sa.select(table)))
                 for name, table in md.tables.items()}
 
@@ -104,11 +105,11 @@ def test_rerunning_a_period_leaves_the_same_warehouse(settings, warehouse_url, d
     """Incremental re-run and full reprocessing both leave the data identical; only the run log grows."""
     settings = dataclasses.replace(settings, warehouse_url=warehouse_url)
     run_period(settings, PERIOD)
-    first = _dump(engine_for(warehouse_url))
+    first = _dump(warehouse_url)
     assert run_period(settings, PERIOD)["ingest"]["new"] == 0
-    second = _dump(engine_for(warehouse_url))
+    second = _dump(warehouse_url)
     run_period(settings, PERIOD, reprocess=True)
-    third = _dump(engine_for(warehouse_url))
+    third = _dump(warehouse_url)
     data = [name for name in first if name not in LOG_TABLES]
     assert {n: first[n] for n in data} == {n: second[n] for n in data} == {n: third[n] for n in data}
     assert (len(first["run_log"]), len(second["run_log"]), len(third["run_log"])) == (1, 2, 3)
@@ -133,18 +134,18 @@ def test_newest_accepted_resubmission_replaces_the_older(settings, hierarchy, pe
     assert second["values"]["total_households"] != first["values"]["total_households"]
 
     run_period(settings, PERIOD)
-    engine = engine_for(settings.warehouse)
-    statuses = {s["source_key"]: s["status"] for s in read_table(engine, "submission", period_id=PERIOD)}
+    warehouse = Warehouse(settings.warehouse)
+    statuses = {s["source_key"]: s["status"] for s in warehouse.read_table("submission", period_id=PERIOD)}
     assert statuses == {first["path"]: "superseded", target.relative_to(settings.inbox_dir).as_posix(): "accepted"}
-    district = _fact(read_table(engine, "fact_households", period_id=PERIOD), unit_code=DISTRICT, area="total")
+    district = _fact(warehouse.read_table("fact_households", period_id=PERIOD), unit_code=DISTRICT, area="total")
     assert district["total_households"] == second["values"]["total_households"]
-    completeness = _fact(read_table(engine, "fact_completeness", period_id=PERIOD), unit_code=commune, area="total")
+    completeness = _fact(warehouse.read_table("fact_completeness", period_id=PERIOD), unit_code=commune, area="total")
     assert (completeness["received"], completeness["accepted"]) == (1, 1)
 
 
 def test_money_stays_exact_over_thousands_of_rows(warehouse_url, hierarchy, period):
     """466.25 summed 4,000 times is 1,865,000.00 exactly, through the warehouse and back."""
-    from tonghop.rollup import CommuneStatus, records, rollup
+    from tonghop.rollup import CommuneStatus, rollup
     from tonghop.spec import load_spec
     from tonghop.synth import commune_values
 
@@ -158,13 +159,12 @@ def test_money_stays_exact_over_thousands_of_rows(warehouse_url, hierarchy, peri
         accepted[unit.code] = values
     facts = rollup(spec, hierarchy, period, accepted,
                    [CommuneStatus(u.code, True, True, False, True) for u in communes])
-    engine = engine_for(warehouse_url)
-    from tonghop.warehouse import ensure_schema
+    from tonghop.warehouse import frame_records
 
-    md = ensure_schema(engine)
-    with engine.begin() as conn:
-        conn.execute(md.tables["fact_funding"].insert(), records(facts["fact_funding"].assign(version=1)))
-    rows = [r for r in read_table(engine, "fact_funding", period_id=PERIOD, component="p2", area="total")
+    warehouse = Warehouse(warehouse_url)
+    with warehouse.engine.begin() as conn:
+        conn.execute(warehouse.tables["fact_funding"].insert(), frame_records(facts["fact_funding"].assign(version=1)))
+    rows = [r for r in warehouse.read_table("fact_funding", period_id=PERIOD, component="p2", area="total")
             if r["unit_level"] == "province"]
     assert sum(r["alloc_central"] for r in rows) == Decimal("1865000.00")
     assert sum(r["disb_local"] for r in rows) == Decimal("4.000")

@@ -14,7 +14,7 @@ from tonghop.calendar import CalendarError, load_calendar
 from tonghop.hierarchy import HierarchyError, load_hierarchy
 from tonghop.pipeline import run_period
 from tonghop.synth import SampleOptions, generate_sample, manifest_path
-from tonghop.warehouse import engine_for, read_table
+from tonghop.warehouse import Warehouse
 
 HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -55,16 +55,16 @@ def test_csv_hierarchy_with_two_levels_runs_the_whole_period(tmp_path, settings,
     generate_sample(active[:3], period, hierarchy, settings.inbox_dir, SampleOptions(seed=5, late_rate=0))
     manifest = exp.load(manifest_path(settings.inbox_dir, PERIOD))
     run_period(settings, PERIOD)
-    engine = engine_for(settings.warehouse)
-    province = next(r for r in read_table(engine, "fact_households", unit_code="91", area="total"))
+    warehouse = Warehouse(settings.warehouse)
+    province = next(r for r in warehouse.read_table("fact_households", unit_code="91", area="total"))
     assert province["unit_level"] == "province"
     assert province["poor_end"] == sum(r["values"]["poor_end"] for r in manifest["reports"])
-    urban = next(r for r in read_table(engine, "fact_households", unit_code="91", area="urban"))
+    urban = next(r for r in warehouse.read_table("fact_households", unit_code="91", area="urban"))
     assert urban["total_households"] == manifest["reports"][0]["values"]["total_households"]
-    completeness = next(r for r in read_table(engine, "fact_completeness", unit_code="91", area="total"))
+    completeness = next(r for r in warehouse.read_table("fact_completeness", unit_code="91", area="total"))
     assert (completeness["expected"], completeness["received"], completeness["accepted"]) == (4, 3, 3)
     assert completeness["reporting_rate"] == 75.0
-    assert not read_table(engine, "finding")
+    assert not warehouse.read_table("finding")
 
 
 @pytest.mark.parametrize("csv_text, message", [

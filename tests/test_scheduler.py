@@ -17,7 +17,7 @@ from tonghop.inbox import LocalInbox
 from tonghop.ledger import check_invariant
 from tonghop.local_airflow import LocalAirflow
 from tonghop.synth import SampleOptions, generate_sample, manifest_path
-from tonghop.warehouse import engine_for, read_table
+from tonghop.warehouse import Warehouse
 
 
 def _free_port() -> int:
@@ -100,13 +100,13 @@ def test_period_under_a_real_scheduler(tmp_path, hierarchy, period):
         mailbox.stop()
     assert airflow.process.poll() is not None
 
-    engine = engine_for(f"sqlite:///{home / 'warehouse.sqlite'}")
-    households = {r["unit_code"]: r for r in read_table(engine, "fact_households", period_id=PERIOD, area="total")}
+    warehouse = Warehouse(f"sqlite:///{home / 'warehouse.sqlite'}")
+    households = {r["unit_code"]: r for r in warehouse.read_table("fact_households", period_id=PERIOD, area="total")}
     for level, code in (("district", DISTRICT), ("province", PROVINCE)):
         want = exp.expected_sums(manifest, code, level)
         for key in exp.HOUSEHOLD_COUNTS:
             assert households[code][key] == want[key], (code, key)
-    submissions = read_table(engine, "submission", period_id=PERIOD)
+    submissions = warehouse.read_table("submission", period_id=PERIOD)
     ledger = check_invariant([i.key for i in LocalInbox(inbox).list(PERIOD)], submissions)
     assert ledger["received"] == len(manifest["reports"])
     assert ledger["rejected"] == len(manifest["reports"]) - len(exp.accepted_reports(manifest))

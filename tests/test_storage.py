@@ -20,8 +20,7 @@ from openpyxl import load_workbook
 
 from tests import expected as exp
 from tests.conftest import DISTRICT, PERIOD, PROVINCE
-from tonghop.storage import _s3_client
-from tonghop.warehouse import engine_for, read_table
+from tonghop.warehouse import Warehouse
 
 TONGHOP = str(Path(sys.executable).with_name("tonghop"))
 BUCKET = "tonghop-inbox"
@@ -44,10 +43,8 @@ def s3(monkeypatch):
                           aws_secret_access_key="tonghop-test-secret",
                           config=Config(s3={"addressing_style": "path"}))
     client.create_bucket(Bucket=BUCKET)
-    _s3_client.cache_clear()  # an in-process client must reach this test's server, not an earlier one
     yield client
     server.stop()
-    _s3_client.cache_clear()
 
 
 def _objects(client, prefix: str) -> dict[str, str]:
@@ -79,16 +76,16 @@ def test_s3_inbox_and_outputs_with_a_postgresql_warehouse(s3, postgres_url, tmp_
     assert "postgres" in run.stdout and "tonghop-test" not in run.stdout
 
     assert _objects(s3, "communes/") == received  # nothing deleted, nothing rewritten
-    engine = engine_for(postgres_url)
-    households = {(r["unit_code"], r["area"]): r for r in read_table(engine, "fact_households", period_id=PERIOD)}
+    warehouse = Warehouse(postgres_url)
+    households = {(r["unit_code"], r["area"]): r for r in warehouse.read_table("fact_households", period_id=PERIOD)}
     for level, code in (("district", DISTRICT), ("province", PROVINCE)):
         want = exp.expected_sums(manifest, code, level)
         for key in exp.HOUSEHOLD_COUNTS:
             assert households[(code, "total")][key] == want[key], (code, key)
-    completeness = next(r for r in read_table(engine, "fact_completeness", unit_code=DISTRICT, area="total"))
+    completeness = next(r for r in warehouse.read_table("fact_completeness", unit_code=DISTRICT, area="total"))
     want_c = exp.expected_completeness(manifest, DISTRICT, "district", period.commune_deadline)
     assert {k: completeness[k] for k in want_c} == want_c  # received times came from the object metadata
-    submissions = read_table(engine, "submission", period_id=PERIOD)
+    submissions = warehouse.read_table("submission", period_id=PERIOD)
     assert {f"communes/{s['source_key']}" for s in submissions} == set(files)
 
     written = _objects(s3, "outputs/")
@@ -107,7 +104,7 @@ def test_s3_inbox_and_outputs_with_a_postgresql_warehouse(s3, postgres_url, tmp_
             f"outputs/{PERIOD}/charts/{PROVINCE}/completeness.png"} <= set(written)
     assert s3.head_object(Bucket=BUCKET, Key=f"outputs/{PERIOD}/charts/{PROVINCE}/completeness.png")[
         "ContentType"] == "image/png"
-    engine.dispose()
+    warehouse.dispose()
 
     # By default a client-set `received-at` is not believed: the store's LastModified (today, after the
     # deadline) is the received time, so no commune is on time however early the metadata claims.
@@ -115,7 +112,7 @@ def test_s3_inbox_and_outputs_with_a_postgresql_warehouse(s3, postgres_url, tmp_
     tonghop("run", "--period", PERIOD, "--inbox", inbox, "--output", f"{outputs}-untrusted", "--warehouse",
             untrusted, "--no-reports", home=tmp_path)
     assert want_c["on_time"] > 0
-    late = engine_for(untrusted)
-    assert [r["on_time"] for r in read_table(late, "fact_completeness", unit_code=DISTRICT, area="total")] == [0]
-    assert not any(s["on_time"] for s in read_table(late, "submission", period_id=PERIOD))
+    late = Warehouse(untrusted)
+    assert [r["on_time"] for r in late.read_table("fact_completeness", unit_code=DISTRICT, area="total")] == [0]
+    assert not any(s["on_time"] for s in late.read_table("submission", period_id=PERIOD))
     late.dispose()

@@ -27,7 +27,7 @@ from tonghop.synth import (
 )
 from tonghop.template import prefill_values, write_workbook
 from tonghop.validate import BatchValidator
-from tonghop.warehouse import engine_for, read_table
+from tonghop.warehouse import Warehouse
 
 EXPECTATIONS = ROOT / "expectations"
 
@@ -83,9 +83,9 @@ def test_blank_is_not_zero_and_text_numbers_are_read(tmp_path, hierarchy, period
 
 
 def _findings_by_source(engine) -> tuple[dict[str, dict], dict[str, set[tuple[str, str, str]]]]:
-    submissions = {s["source_key"]: s for s in read_table(engine, "submission", period_id=PERIOD)}
+    submissions = {s["source_key"]: s for s in engine.read_table("submission", period_id=PERIOD)}
     by_id: dict[str, set[tuple[str, str, str]]] = {s["submission_id"]: set() for s in submissions.values()}
-    for f in read_table(engine, "finding"):
+    for f in engine.read_table("finding"):
         by_id[f["submission_id"]].add((f["check_id"], f["severity"], f["cell"] or ""))
     return submissions, {key: by_id[s["submission_id"]] for key, s in submissions.items()}
 
@@ -104,7 +104,7 @@ def test_injected_mistakes_of_every_kind_are_found_exactly(settings, hierarchy, 
     assert {m.kind for r in reports for m in r.mistakes} == set(kinds)
 
     run_period(settings, PERIOD)
-    submissions, found = _findings_by_source(engine_for(settings.warehouse))
+    submissions, found = _findings_by_source(Warehouse(settings.warehouse))
     spec = load_spec()
     assert len(submissions) == len(reports)
     for report in reports:
@@ -161,13 +161,13 @@ def test_history_checks_compare_with_the_previous_accepted_report(settings, hier
             seed=8, late_rate=0, warning_rate=1.0, warning_kinds=(kind,)))
     summary = run_period(settings, PERIOD)
     assert summary["files_accepted"] == len(units)
-    _, found = _findings_by_source(engine_for(settings.warehouse))
+    _, found = _findings_by_source(Warehouse(settings.warehouse))
     flagged = {key: got for key, got in found.items() if got}
     expected = {r.path.relative_to(settings.inbox_dir).as_posix(): r.mistakes[0] for r in jumps}
     assert set(flagged) == set(expected)
     for key, mistake in expected.items():
         assert {c for c, _, _ in flagged[key]} == {mistake.check_id}, (mistake.kind, flagged[key])
-    messages = [f["message"] for f in read_table(engine_for(settings.warehouse), "finding")]
+    messages = [f["message"] for f in Warehouse(settings.warehouse).read_table("finding")]
     assert any("2026-H1" in m for m in messages)
 
 

@@ -19,13 +19,13 @@ from tests.conftest import DISTRICT, PERIOD, PG_URL, PROVINCE, ROOT
 from tonghop.pipeline import run_period
 from tonghop.schema import VIEWS, build_metadata
 from tonghop.synth import SampleOptions, generate_sample, manifest_path
-from tonghop.warehouse import engine_for, migrate, read_table
+from tonghop.warehouse import Warehouse
 
 
 def test_migrations_build_exactly_the_schema(warehouse_url):
-    engine = sa.create_engine(warehouse_url)
-    migrate(engine)
-    with engine.connect() as conn:
+    warehouse = Warehouse(warehouse_url)
+    warehouse.migrate()
+    with warehouse.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True,
                                                          "version_table": "tonghop_alembic_version"})
         assert compare_metadata(context, build_metadata()) == []
@@ -33,8 +33,8 @@ def test_migrations_build_exactly_the_schema(warehouse_url):
         assert set(VIEWS) <= set(inspector.get_view_names())
         for view in VIEWS:
             conn.execute(sa.text(f"SELECT * FROM {view}")).fetchall()
-    migrate(engine)  # idempotent
-    engine.dispose()
+    warehouse.migrate()  # idempotent
+    warehouse.dispose()
 
 
 def test_data_dictionary_is_current_and_complete():
@@ -73,8 +73,8 @@ def published_pg(settings, postgres_url, hierarchy, period):
 
 def test_views_give_the_published_figures(published):
     settings, manifest = published
-    engine = engine_for(settings.warehouse)
-    with engine.connect() as conn:
+    warehouse = Warehouse(settings.warehouse)
+    with warehouse.engine.connect() as conn:
         province = conn.execute(sa.text("SELECT * FROM v_province_summary WHERE period_id = :p AND area = 'total' "
                                         "AND unit_code = :u"), {"p": PERIOD, "u": PROVINCE}).mappings().one()
         ranking = conn.execute(sa.text("SELECT * FROM v_district_ranking WHERE period_id = :p "
@@ -98,11 +98,11 @@ def test_views_give_the_published_figures(published):
 
 def test_publication_versions_keep_history(published, hierarchy, period):
     settings, _ = published
-    engine = engine_for(settings.warehouse)
-    assert [p["version"] for p in read_table(engine, "publication", period_id=PERIOD)] == [1]
+    warehouse = Warehouse(settings.warehouse)
+    assert [p["version"] for p in warehouse.read_table("publication", period_id=PERIOD)] == [1]
     run_period(settings, PERIOD, reprocess=True)  # same files, same figures: nothing new
-    assert [p["version"] for p in read_table(engine, "publication", period_id=PERIOD)] == [1]
-    before = next(r for r in read_table(engine, "fact_households", unit_code=DISTRICT, area="total"))
+    assert [p["version"] for p in warehouse.read_table("publication", period_id=PERIOD)] == [1]
+    before = next(r for r in warehouse.read_table("fact_households", unit_code=DISTRICT, area="total"))
 
     commune = hierarchy.reporting_units(DISTRICT)[0]
     resend = settings.home / "resend"
@@ -114,19 +114,21 @@ def test_publication_versions_keep_history(published, hierarchy, period):
     target.write_bytes(source.read_bytes())
     os.utime(target, (later, later))
     run_period(settings, PERIOD)
-    assert [p["version"] for p in read_table(engine, "publication", period_id=PERIOD)] == [1, 2]
-    after = next(r for r in read_table(engine, "fact_households", unit_code=DISTRICT, area="total"))
-    history = [r for r in read_table(engine, "fact_households_history", unit_code=DISTRICT, area="total")]
+    assert [p["version"] for p in warehouse.read_table("publication", period_id=PERIOD)] == [1, 2]
+    after = next(r for r in warehouse.read_table("fact_households", unit_code=DISTRICT, area="total"))
+    history = [r for r in warehouse.read_table("fact_households_history", unit_code=DISTRICT, area="total")]
     assert after["version"] == 2 and after["total_households"] != before["total_households"]
     assert [(h["version"], h["total_households"]) for h in history] == [(1, before["total_households"])]
 
 
 def test_a_reader_never_sees_half_a_publication(published):
     """While a new version is being written, a second connection sees the old version whole; then the new."""
-    from tonghop.pipeline import consolidate
+    from tonghop.consolidate import consolidate
+    from tonghop.period import PeriodContext
 
     settings, _ = published
-    engine = engine_for(settings.warehouse)
+    ctx = PeriodContext.open(settings, PERIOD)
+    warehouse = ctx.warehouse  # the one the consolidation below writes through
     reader = sa.create_engine(settings.warehouse)
     query = sa.text("SELECT count(*) AS n, sum(CASE WHEN h.unit_level = 'commune' THEN 1 ELSE 0 END) AS communes, "
                     "sum(h.total_households) AS hh, min(h.version) AS lo, "
@@ -139,7 +141,7 @@ def test_a_reader_never_sees_half_a_publication(published):
 
     old = snapshot()
     # Drop a commune's accepted report so the figures change, then publish while the reader looks.
-    with engine.begin() as conn:
+    with warehouse.engine.begin() as conn:
         conn.execute(sa.text("UPDATE submission SET error_count = 1 WHERE status = 'accepted' AND submission_id IN "
                              "(SELECT submission_id FROM submission WHERE status = 'accepted' "
                              "ORDER BY submission_id LIMIT 1)"))
@@ -151,8 +153,8 @@ def test_a_reader_never_sees_half_a_publication(published):
             inside.set()
             resume.wait(30)
 
-    sa.event.listen(engine, "after_cursor_execute", pause)
-    worker = threading.Thread(target=lambda: seen.setdefault("summary", consolidate(settings, PERIOD)))
+    sa.event.listen(warehouse.engine, "after_cursor_execute", pause)
+    worker = threading.Thread(target=lambda: seen.setdefault("summary", consolidate(ctx)))
     worker.start()
     try:
         assert inside.wait(60), "publication never reached the facts"
@@ -160,7 +162,7 @@ def test_a_reader_never_sees_half_a_publication(published):
     finally:
         resume.set()
         worker.join(300)
-        sa.event.remove(engine, "after_cursor_execute", pause)
+        sa.event.remove(warehouse.engine, "after_cursor_execute", pause)
     assert not worker.is_alive(), "the publication did not finish"
     new = snapshot()
     assert during == old
@@ -196,9 +198,8 @@ def test_bi_role_reads_views_and_nothing_else(published_pg):
                 conn.execute(sa.text(statement))
         bi.dispose()
     finally:
-        with engine_for(settings.warehouse).begin() as conn:
+        with Warehouse(settings.warehouse) as warehouse, warehouse.engine.begin() as conn:
             conn.execute(sa.text(f'DROP OWNED BY "{role}"'))
-        engine_for(settings.warehouse).dispose()
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP ROLE "{role}"'))
         admin.dispose()
@@ -214,7 +215,6 @@ def test_warehouse_through_an_airflow_connection(settings, postgres_url, monkeyp
     resolved = Settings.from_env().warehouse
     assert sa.make_url(resolved).drivername == "postgresql+psycopg"
     assert sa.make_url(resolved).database == url.database
-    migrate(engine_for(resolved))
-    with engine_for(resolved).connect() as conn:
+    with Warehouse(resolved) as warehouse, warehouse.engine.connect() as conn:
+        warehouse.migrate()
         assert conn.execute(sa.text("SELECT count(*) FROM v_households")).scalar() == 0
-    engine_for(resolved).dispose()

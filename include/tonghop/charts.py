@@ -10,10 +10,10 @@ from collections.abc import Callable
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from tonghop.consolidated import Consolidated
 from tonghop.numbers import fmt
-from tonghop.rollup import TOTAL
+from tonghop.published import Consolidated
 from tonghop.targets import Targets
+from tonghop.vocabulary import TOTAL
 
 POOR, NEAR_POOR, TARGET = "#c0392b", "#e69f00", "#1f4e79"
 ACCEPTED, REJECTED, MISSING = "#2e7d32", "#c62828", "#9e9e9e"

@@ -218,7 +218,7 @@ def cmd_fill(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from tonghop.annotate import annotate_workbook, annotated_name
     from tonghop.findings import SEVERITY_LABELS
-    from tonghop.pipeline import check_workbooks
+    from tonghop.workbook_check import check_workbooks
 
     settings = _settings(args)
     received_at = dt.datetime.fromisoformat(args.received_at) if args.received_at else None
@@ -269,9 +269,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     _period(settings, args.period)
     summary = run_period(settings, args.period, progress=_progress, reprocess=args.reprocess)
     if not args.no_reports:  # what the tonghop_reports DAG does after each consolidation
-        from tonghop.pipeline import publish_reports
+        from tonghop.officer_files import publish_reports
+        from tonghop.period import PeriodContext
 
-        summary["reports"] = publish_reports(settings, args.period)
+        ctx = PeriodContext.open(settings, args.period)
+        try:
+            summary["reports"] = publish_reports(ctx)
+        finally:
+            ctx.close()
     if args.json:
         print(json_text(summary, default=str))
         return EXIT_OK
@@ -293,20 +298,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from tonghop.report import NotPublished, format_table, unit_report
+    from tonghop.published import NotPublished
     from tonghop.spec import load_spec
-    from tonghop.warehouse import engine_for
+    from tonghop.summary import format_table, read_summary
+    from tonghop.warehouse import Warehouse
 
     settings = _settings(args)
     _period(settings, args.period)
     hierarchy = load_hierarchy(settings.hierarchy_source)
-    engine = engine_for(settings.warehouse)
     if args.format in ("xlsx", "png") and not args.out:
         raise UsageError(f"--format {args.format} writes files: give --out")
     try:
-        if args.format in ("xlsx", "png"):
-            return _write_officer_file(settings, engine, args)
-        doc = unit_report(engine, load_spec(), hierarchy, args.period, args.unit)
+        with Warehouse(settings.warehouse) as warehouse:
+            if args.format in ("xlsx", "png"):
+                return _write_officer_file(settings, warehouse, args)
+            doc = read_summary(warehouse, load_spec(), hierarchy, args.period, args.unit)
     except NotPublished as exc:
         _say(f"Chưa có số liệu: {exc}.", file=sys.stderr)
         return EXIT_FINDINGS
@@ -317,14 +323,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _write_officer_file(settings: Settings, engine: Any, args: argparse.Namespace) -> int:
-    from tonghop.calendar import load_calendar
+def _write_officer_file(settings: Settings, warehouse: Any, args: argparse.Namespace) -> int:
     from tonghop.charts import render_all
-    from tonghop.consolidated import load
+    from tonghop.officer_workbook import workbook_bytes
+    from tonghop.published import load
     from tonghop.targets import load_targets
-    from tonghop.workbook import workbook_bytes
 
-    data = load(engine, args.period, args.unit)
+    data = load(warehouse, args.period, args.unit)
     targets = load_targets(settings.targets_path)
     out = Path(args.out)
     if args.format == "xlsx":
@@ -342,7 +347,7 @@ def _write_officer_file(settings: Settings, engine: Any, args: argparse.Namespac
 def cmd_warehouse(args: argparse.Namespace) -> int:
     import sqlalchemy as sa
 
-    from tonghop.warehouse import engine_for, grant_bi_role, migrate
+    from tonghop.warehouse import Warehouse
 
     settings = _settings(args)
     if args.action == "dictionary":
@@ -350,16 +355,16 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
 
         print(data_dictionary(), end="")
         return EXIT_OK
-    engine = engine_for(settings.warehouse)
     target = sa.make_url(settings.warehouse).render_as_string(hide_password=True)
-    if args.action == "migrate":
-        migrate(engine, args.revision)
-        _say(f"{target}: schema at revision {args.revision}")
-    elif args.action == "grant-bi":
-        if engine.dialect.name != "postgresql":
-            raise UsageError("roles and grants need PostgreSQL")
-        grant_bi_role(engine, args.role)
-        _say(f"{target}: role {args.role} may read the BI views and nothing else")
+    with Warehouse(settings.warehouse) as warehouse:
+        if args.action == "migrate":
+            warehouse.migrate(args.revision)
+            _say(f"{target}: schema at revision {args.revision}")
+        elif args.action == "grant-bi":
+            if warehouse.dialect != "postgresql":
+                raise UsageError("roles and grants need PostgreSQL")
+            warehouse.grant_bi_role(args.role)
+            _say(f"{target}: role {args.role} may read the BI views and nothing else")
     return EXIT_OK
 
 

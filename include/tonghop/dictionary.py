@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from tonghop.schema import TABLE_DOCS, VIEWS, build_metadata
+from tonghop.warehouse import Warehouse
 
 HEADER = """# Data dictionary — tonghop warehouse
 
@@ -21,13 +22,11 @@ def _type(column: sa.Column) -> str:
 
 
 def _view_columns() -> dict[str, list[str]]:
-    from tonghop.warehouse import migrate
-
-    engine = sa.create_engine("sqlite://")
-    migrate(engine)
-    with engine.connect() as conn:
-        inspector = sa.inspect(conn)
-        return {name: [c["name"] for c in inspector.get_columns(name)] for name in VIEWS}
+    with Warehouse("sqlite://") as warehouse:  # in memory: the views as the migrations create them
+        warehouse.migrate()
+        with warehouse.engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            return {name: [c["name"] for c in inspector.get_columns(name)] for name in VIEWS}
 
 
 def data_dictionary() -> str:

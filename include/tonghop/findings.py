@@ -5,13 +5,16 @@ from __future__ import annotations
 import functools
 import string
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from tonghop.safety import clean_text
+
+if TYPE_CHECKING:
+    from tonghop.inbox import InboxFile
 
 ERROR, WARNING = "error", "warning"
 SEVERITY_LABELS = {ERROR: "Lỗi", WARNING: "Cảnh báo"}
@@ -43,6 +46,10 @@ class Finding:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def placed(self, item: InboxFile) -> Finding:
+        """This finding, naming the commune the file was submitted for and the file's name."""
+        return replace(self, commune_code=item.submitted_for, file_name=item.file_name)
 
 
 class _Lenient(dict):

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from tonghop.vocabulary import RURAL, URBAN
+
 DEFAULT_SOURCE = "vietnam-provinces"
 KNOWN_LEVELS = ("province", "district", "commune")
-URBAN, RURAL = "urban", "rural"
-AREA_LABELS = {URBAN: "Khu vực thành thị", RURAL: "Khu vực nông thôn"}
 
 
 class HierarchyError(ValueError):

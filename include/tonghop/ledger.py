@@ -19,17 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from tonghop.inbox import InboxFile
-
-RECEIVED, ACCEPTED, REJECTED, SUPERSEDED, DUPLICATE = "received", "accepted", "rejected", "superseded", "duplicate"
-FINAL_STATES = (ACCEPTED, REJECTED, SUPERSEDED, DUPLICATE)
+from tonghop.vocabulary import ACCEPTED, DUPLICATE, FINAL_STATES, RECEIVED, REJECTED, SUPERSEDED, utc
 
 
 class LedgerError(RuntimeError):
     """The ledger lost or double-counted a file: a bug or an outside edit; the run fails loudly."""
-
-
-def utc(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 def submission_id(item: InboxFile, sha256: str) -> str:

@@ -14,7 +14,6 @@ body says so.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import logging
 import mimetypes
@@ -28,11 +27,12 @@ from email.message import EmailMessage
 from email.policy import default as default_policy
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
-import sqlalchemy as sa
 
-from tonghop.warehouse import ensure_schema
+if TYPE_CHECKING:
+    from tonghop.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 SMTP_CONN_ID = "smtp_default"
@@ -237,23 +237,6 @@ MESSAGE_REFUSED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smt
 TOO_BIG = 552
 
 
-def sent_keys(engine: sa.Engine, period_id: str) -> set[tuple[str, str, str]]:
-    """(kind, ref, recipient) of every e-mail already sent for a period."""
-    table = ensure_schema(engine).tables["email_log"]
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(table.c.kind, table.c.ref, table.c.recipient)
-                            .where(table.c.period_id == period_id))
-        return {tuple(r) for r in rows}
-
-
-def _record(engine: sa.Engine, email: Email, subject: str, recipients: Sequence[str]) -> None:
-    table = ensure_schema(engine).tables["email_log"]
-    with engine.begin() as conn:
-        conn.execute(table.insert(), [
-            {"kind": email.kind, "period_id": email.period_id, "ref": email.ref, "recipient": r,
-             "subject": subject, "sent_at": dt.datetime.now(dt.UTC)} for r in recipients])
-
-
 def _skipped(email: Email, recipients: Sequence[str], exc: BaseException) -> None:
     log.error("e-mail %s %s %s to %s not sent, it stays owed: %s: %s", email.kind, email.period_id, email.ref,
               one_line(", ".join(recipients), 500), type(exc).__name__, one_line(exc, 500))
@@ -275,7 +258,7 @@ def _deliver(client: smtplib.SMTP, email: Email, built: tuple[EmailMessage, bool
         return client.send_message(msg, from_addr=sender, to_addrs=missing)
 
 
-def send_all(engine: sa.Engine, emails: Sequence[Email], mail_from: str,
+def send_all(warehouse: Warehouse, emails: Sequence[Email], mail_from: str,
              conn_id: str = SMTP_CONN_ID) -> dict[str, int]:
     """Send what has not been sent yet; returns counts ("failed": messages that could not be built or that
     the server refused for some of their recipients; they stay owed). Raises MailError when the server is
@@ -286,7 +269,7 @@ def send_all(engine: sa.Engine, emails: Sequence[Email], mail_from: str,
     pending: list[tuple[Email, list[str]]] = []
     for email in emails:
         if email.period_id not in sent:
-            sent[email.period_id] = sent_keys(engine, email.period_id)
+            sent[email.period_id] = warehouse.sent_emails(email.period_id)
         missing = [r for r in email.recipients if (email.kind, email.ref, r) not in sent[email.period_id]]
         if missing:
             pending.append((email, missing))
@@ -318,7 +301,8 @@ def send_all(engine: sa.Engine, emails: Sequence[Email], mail_from: str,
                     refused, error = dict.fromkeys(missing), exc
                 delivered = [r for r in missing if r not in refused]
                 if delivered:
-                    _record(engine, email, str(built[0]["Subject"]), delivered)
+                    warehouse.record_sent_email(email.kind, email.period_id, email.ref, str(built[0]["Subject"]),
+                                                delivered)
                     counts["sent"] += 1
                 if refused:
                     counts["failed"] += 1

@@ -1,4 +1,5 @@
-"""Which e-mails a period owes at a given moment, worked out from the ledger and the calendar.
+"""Notification: which e-mails a period owes at a given moment, worked out from the ledger and the calendar,
+and sending them (`notify`).
 
 The plan is recomputed from the warehouse every time; the mailer sends only what was not sent before,
 so notifying is idempotent and catches up after an SMTP outage. Kinds:
@@ -28,14 +29,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from tonghop.calendar import Calendar, Period
-from tonghop.contacts import Directory
+from tonghop.contacts import Directory, load_directory
 from tonghop.findings import ERROR
 from tonghop.hierarchy import Hierarchy
-from tonghop.ledger import ACCEPTED, DUPLICATE, RECEIVED, REJECTED, SUPERSEDED, utc
-from tonghop.mailer import Email, one_line, render, sent_keys
+from tonghop.mailer import SMTP_CONN_ID, Email, one_line, render, send_all, smtp_configured
 from tonghop.numbers import fmt
+from tonghop.period import PeriodContext
 from tonghop.storage import Outputs
-from tonghop.warehouse import read_findings, read_period_submissions, read_table
+from tonghop.vocabulary import ACCEPTED, DUPLICATE, RECEIVED, REJECTED, SUPERSEDED, local_date, local_time_words, utc
+from tonghop.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 SUBJECT = "[Tổng hợp giảm nghèo]"
@@ -43,14 +45,6 @@ MAX_LISTED_FINDINGS = 100
 MAX_FINDING_CHARS = 500
 MAX_NAME_CHARS = 150  # a file name quoted in a subject or a body
 FINDING_TEXT = ("sheet", "cell", "label", "value", "expected", "message")
-
-
-def _local(moment: dt.datetime, calendar: Calendar) -> str:
-    return utc(moment).astimezone(calendar.timezone).strftime("%H:%M ngày %d/%m/%Y")
-
-
-def _day(moment: dt.datetime) -> str:
-    return moment.strftime("%d/%m/%Y")
 
 
 def _emails(directory: Directory, code: str | None, role: str) -> list[str]:
@@ -119,7 +113,7 @@ def listed_findings(findings: Sequence[Mapping[str, Any]]) -> tuple[list[dict[st
     return listed, " và ".join(parts)
 
 
-def result_emails(plan: Plan, engine: sa.Engine, hierarchy: Hierarchy, calendar: Calendar,
+def result_emails(plan: Plan, warehouse: Warehouse, hierarchy: Hierarchy, calendar: Calendar,
                   directory: Directory, submissions: Sequence[Mapping[str, Any]], outputs: Outputs) -> None:
     by_id = {s["submission_id"]: s for s in submissions}
     parent_level = hierarchy.levels[-2] if len(hierarchy.levels) > 1 else None
@@ -127,16 +121,16 @@ def result_emails(plan: Plan, engine: sa.Engine, hierarchy: Hierarchy, calendar:
         if s["status"] == RECEIVED:
             continue  # not processed yet: its result comes with the run that processes it
         with plan.contained("result", s["submission_id"]):
-            _result_email(plan, engine, hierarchy, calendar, directory, s, by_id, outputs, parent_level)
+            _result_email(plan, warehouse, hierarchy, calendar, directory, s, by_id, outputs, parent_level)
 
 
-def _result_email(plan: Plan, engine: sa.Engine, hierarchy: Hierarchy, calendar: Calendar, directory: Directory,
+def _result_email(plan: Plan, warehouse: Warehouse, hierarchy: Hierarchy, calendar: Calendar, directory: Directory,
                   s: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]], outputs: Outputs,
                   parent_level: str | None) -> None:
     period = plan.period
     commune = s["submitted_for"] if s["submitted_for"] in hierarchy else None
     file_name = one_line(s["file_name"], MAX_NAME_CHARS)
-    common = {"file_name": file_name, "received_at": _local(s["received_at"], calendar)}
+    common = {"file_name": file_name, "received_at": local_time_words(s["received_at"], calendar.timezone)}
     if commune is None:
         province = s["province_code"]
         unit_name = hierarchy[province].name if province in hierarchy else "Sở Lao động - Thương binh và Xã hội"
@@ -151,7 +145,7 @@ def _result_email(plan: Plan, engine: sa.Engine, hierarchy: Hierarchy, calendar:
         subject = f"{SUBJECT} {period.name} – {unit_name}: đã nhận tệp trùng với tệp gửi trước"
         plan.add("result", s["submission_id"], _emails(directory, commune, "commune"), subject, "duplicate",
                  unit_name=unit_name, original_file=one_line(original.get("file_name") or "", MAX_NAME_CHARS),
-                 original_received_at=_local(original["received_at"], calendar) if original else "",
+                 original_received_at=local_time_words(original["received_at"], calendar.timezone) if original else "",
                  original_outcome=outcome, **common)
         return
     rejected = s["status"] == REJECTED
@@ -169,11 +163,11 @@ def _result_email(plan: Plan, engine: sa.Engine, hierarchy: Hierarchy, calendar:
         return
     annotated = outputs.read(s["annotated_path"]) if s.get("annotated_path") else None
     attachments = [(Path(s["annotated_path"]).name, annotated)] if annotated else []
-    findings, more_findings = listed_findings(read_findings(engine, s["submission_id"]))
+    findings, more_findings = listed_findings(warehouse.read_findings(s["submission_id"]))
     plan.add("result", s["submission_id"], to, f"{SUBJECT} {period.name} – {unit_name}: báo cáo {verdict}",
              "result", cc=cc, attachments=attachments,
              unit_name=unit_name, rejected=rejected, errors=errors, warnings=warnings, on_time=bool(s["on_time"]),
-             deadline=_day(period.commune_deadline), closes=_local(period.closes_at, calendar),
+             deadline=local_date(period.commune_deadline), closes=local_time_words(period.closes_at, calendar.timezone),
              findings=findings, more_findings=more_findings, attached=bool(attachments), **common)
 
 
@@ -193,12 +187,13 @@ def reminder_emails(plan: Plan, hierarchy: Hierarchy, calendar: Calendar, direct
     for s in submissions:
         if s["status"] == REJECTED:
             rejected_files[s["submitted_for"]].append(one_line(s["file_name"], MAX_NAME_CHARS))
+    deadline = local_date(period.commune_deadline)
     for unit in hierarchy.reporting_units(scope, active_on=period.deadline_date):
         if unit.code in accepted:
             continue
         plan.add(f"reminder_{days}d", unit.code, _emails(directory, unit.code, "commune"),
-                 f"{SUBJECT} Nhắc nộp {period.name} – hạn hết ngày {_day(period.commune_deadline)} (còn {days} ngày)",
-                 "reminder", unit_name=unit.name, now=_local(now, calendar), deadline=_day(period.commune_deadline),
+                 f"{SUBJECT} Nhắc nộp {period.name} – hạn hết ngày {deadline} (còn {days} ngày)",
+                 "reminder", unit_name=unit.name, now=local_time_words(now, calendar.timezone), deadline=deadline,
                  days=days, rejected_files=rejected_files.get(unit.code, []))
 
 
@@ -238,7 +233,7 @@ def _district_summary(plan: Plan, hierarchy: Hierarchy, calendar: Calendar, dire
         if first <= period.commune_deadline:
             on_time += 1
         else:
-            late.append({**row, "note": f"nhận lúc {_local(first, calendar)}"})
+            late.append({**row, "note": f"nhận lúc {local_time_words(first, calendar.timezone)}"})
         if unit.code not in accepted:
             rejected.append({**row, "note": f"{len(files)} tệp, chưa có tệp hợp lệ"})
     expected, received = len(communes), len(communes) - len(missing)
@@ -246,14 +241,14 @@ def _district_summary(plan: Plan, hierarchy: Hierarchy, calendar: Calendar, dire
     plan.add(
         "district_summary", code, _emails(directory, code, level),
         f"{SUBJECT} {period.name} – {unit_name}: tình hình nộp báo cáo sau hạn", "district_summary",
-        unit_name=unit_name, now=_local(now, calendar), deadline=_day(period.commune_deadline),
+        unit_name=unit_name, now=local_time_words(now, calendar.timezone), deadline=local_date(period.commune_deadline),
         expected=expected, received=received, accepted=expected - len(missing) - len(rejected),
         on_time=on_time, reporting_rate=f"{fmt(received * 100 / expected, 2)}%",
         on_time_rate=f"{fmt(on_time * 100 / expected, 2)}%",
         sections=[("Chưa nộp", missing), ("Nộp muộn", late), ("Bị từ chối, chưa nộp lại tệp hợp lệ", rejected)])
 
 
-def consolidation_alert(plan: Plan, engine: sa.Engine, calendar: Calendar, directory: Directory,
+def consolidation_alert(plan: Plan, warehouse: Warehouse, calendar: Calendar, directory: Directory,
                         now: dt.datetime) -> None:
     period = plan.period
     threshold = period.commune_deadline + calendar.notifications.consolidation_alert_after
@@ -261,13 +256,13 @@ def consolidation_alert(plan: Plan, engine: sa.Engine, calendar: Calendar, direc
     if now < threshold or not plan.owes("consolidation_alert", period.id, recipients):
         return
     with plan.contained("consolidation_alert", period.id):
-        _consolidation_alert(plan, engine, calendar, recipients, now)
+        _consolidation_alert(plan, warehouse, calendar, recipients, now)
 
 
-def _consolidation_alert(plan: Plan, engine: sa.Engine, calendar: Calendar, recipients: list[str],
+def _consolidation_alert(plan: Plan, warehouse: Warehouse, calendar: Calendar, recipients: list[str],
                          now: dt.datetime) -> None:
     period = plan.period
-    runs = [r for r in read_table(engine, "run_log", period_id=period.id) if r["stage"] == "consolidate"]
+    runs = [r for r in warehouse.read_table("run_log", period_id=period.id) if r["stage"] == "consolidate"]
     after_deadline = [utc(r["finished_at"]) for r in runs if utc(r["finished_at"]) > period.commune_deadline]
     if after_deadline:
         return
@@ -282,13 +277,30 @@ def _consolidation_alert(plan: Plan, engine: sa.Engine, calendar: Calendar, reci
         text, f"<pre>{html.escape(text)}</pre>"))
 
 
-def owed(engine: sa.Engine, hierarchy: Hierarchy, calendar: Calendar, period: Period, directory: Directory,
+def owed(warehouse: Warehouse, hierarchy: Hierarchy, calendar: Calendar, period: Period, directory: Directory,
          now: dt.datetime, outputs: Outputs, scope: str | None = None) -> Plan:
     """The e-mails the period owes at `now` and has not sent yet."""
-    plan = Plan(period, sent_keys(engine, period.id))
-    submissions = read_period_submissions(engine, period.id)
-    result_emails(plan, engine, hierarchy, calendar, directory, submissions, outputs)
+    plan = Plan(period, warehouse.sent_emails(period.id))
+    submissions = warehouse.read_period_submissions(period.id)
+    result_emails(plan, warehouse, hierarchy, calendar, directory, submissions, outputs)
     reminder_emails(plan, hierarchy, calendar, directory, submissions, now, scope)
     district_summaries(plan, hierarchy, calendar, directory, submissions, now, scope)
-    consolidation_alert(plan, engine, calendar, directory, now)
+    consolidation_alert(plan, warehouse, calendar, directory, now)
     return plan
+
+
+def notify(ctx: PeriodContext, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Send the e-mails the period owes at `now` and has not sent yet (no-op without an SMTP connection).
+
+    Raises MailError when the SMTP server fails; what was sent stays recorded, the rest goes next time."""
+    if not smtp_configured():
+        log.info("no %s connection: e-mail is off", SMTP_CONN_ID)
+        return {"email": "off"}
+    settings, period_id = ctx.settings, ctx.period.id
+    plan = owed(ctx.warehouse, ctx.hierarchy, ctx.calendar, ctx.period, load_directory(settings.contacts_path),
+                now or dt.datetime.now(dt.UTC), ctx.outputs, settings.scope)
+    for kind, ref in plan.without_recipient:
+        log.warning("%s %s %s: nobody in the contacts directory to send it to", period_id, kind, ref)
+    counts = send_all(ctx.warehouse, plan.emails, settings.mail_from)
+    log.info("e-mail for %s: %s", period_id, counts)
+    return {**counts, "without_recipient": len(plan.without_recipient), "unbuilt": len(plan.failed)}

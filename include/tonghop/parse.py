@@ -25,8 +25,8 @@ from tonghop.numbers import decimal_from_float, decimal_places, parse_number_tex
 from tonghop.safety import UnsafeFile, clean_text, inspect
 from tonghop.schema import storable_limit
 from tonghop.spec import Field, TemplateSpec
+from tonghop.vocabulary import MONEY_SCALE
 
-MONEY_SCALE = 1000  # amounts are compared in thousandths of a million VND (1,000 đồng)
 YES_WORDS = {"có", "co", "c", "yes", "y", "x", "1"}
 NO_WORDS = {"không", "khong", "k", "no", "n", "0"}
 MAX_TEXT = 500  # characters kept of a text cell (names, phone, e-mail); longer text is cut, with a warning

@@ -16,13 +16,11 @@ from typing import Any
 import pandas as pd
 
 from tonghop.calendar import Period
-from tonghop.hierarchy import RURAL, URBAN, Hierarchy
+from tonghop.hierarchy import Hierarchy
 from tonghop.spec import TemplateSpec
+from tonghop.vocabulary import MONEY_SCALE, TOTAL
 
-TOTAL = "total"
-AREAS = (TOTAL, URBAN, RURAL)
 DISBURSED_PREFIX = "disb_"
-MONEY_SCALE = 1000  # amounts are summed as integers of 1,000 đồng
 KEYS = ["unit_code", "area", "unit_level"]
 
 
@@ -165,11 +163,3 @@ def rollup(spec: TemplateSpec, hierarchy: Hierarchy, period: Period, accepted: M
                  fact_funding=pd.concat(fund_parts, ignore_index=True),
                  fact_outputs=pd.concat(out_parts, ignore_index=True))
     return facts
-
-
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows for the warehouse: NaN → None, numpy scalars → Python."""
-    if frame.empty:
-        return []
-    clean = frame.astype(object)
-    return clean.where(frame.notna(), None).to_dict("records")

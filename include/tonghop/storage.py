@@ -17,7 +17,6 @@ Outputs layout (both): `<period>/annotated/<commune>/…xlsx`, `<period>/runs/<r
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import mimetypes
 import os
 from pathlib import Path, PurePosixPath
@@ -40,12 +39,8 @@ def split_s3(location: str) -> tuple[str, str]:
 
 
 def s3_client(conn_id: str = AWS_CONN_ID) -> Any:
-    """A boto3 S3 client configured by an Airflow `aws` connection (one per process: clients are not fork-safe)."""
-    return _s3_client(conn_id, os.getpid())
-
-
-@functools.cache
-def _s3_client(conn_id: str, pid: int) -> Any:
+    """A boto3 S3 client configured by an Airflow `aws` connection. Each inbox or outputs object holds its
+    own (clients are not fork-safe: a worker process opens its own)."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
     return S3Hook(aws_conn_id=conn_id).get_conn()

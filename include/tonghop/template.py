@@ -18,6 +18,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from tonghop.calendar import Period
 from tonghop.hierarchy import Hierarchy
 from tonghop.spec import Field, Section, TemplateSpec, load_spec
+from tonghop.vocabulary import local_date
 
 YES, NO = "Có", "Không"
 
@@ -200,7 +201,7 @@ def _write_section(ws: Worksheet, spec: TemplateSpec, section: Section, prefille
 def _write_instructions(ws: Worksheet, spec: TemplateSpec, prefilled: Mapping[str, Any], period: Period) -> None:
     context = {
         "title": spec.title, "period_name": period.name, "template_id": spec.template_id, "version": spec.version,
-        "deadline": period.commune_deadline.strftime("%d/%m/%Y"),
+        "deadline": local_date(period.commune_deadline),
         "place": ", ".join(str(prefilled[k]) for k in ("commune_name", "district_name", "province_name")
                            if prefilled.get(k)),
     }

@@ -19,7 +19,7 @@ import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -33,16 +33,15 @@ from tonghop.findings import Check, Finding, load_catalogue, make_finding
 from tonghop.hierarchy import Hierarchy
 from tonghop.inbox import InboxFile
 from tonghop.numbers import fmt
-from tonghop.parse import MONEY_SCALE as PARSE_MONEY_SCALE
 from tonghop.parse import ParsedReport
 from tonghop.spec import Field, Section, TemplateSpec
+from tonghop.vocabulary import MONEY_SCALE, local_date, local_time_words
 
 log = logging.getLogger(__name__)
 
 ID = "submission_id"
 ROW = "row"
 POSITION = "tonghop_position"
-MONEY_SCALE = PARSE_MONEY_SCALE  # thousandths of a million VND
 LEVEL_CODE_FIELDS = {"province": "province_code", "district": "district_code", "commune": "commune_code"}
 HISTORY_FIELDS = ("total_households", "poor_end")
 H1_FIELDS = ("poor_start", "near_poor_start")
@@ -99,7 +98,7 @@ def _display(f: Field, report: ParsedReport) -> str:
     if f.type == "yesno":
         return "Có" if value else "Không"
     if isinstance(value, dt.date):
-        return value.strftime("%d/%m/%Y")
+        return local_date(value)
     return fmt(value)
 
 
@@ -136,7 +135,7 @@ def reports_frame(spec: TemplateSpec, hierarchy: Hierarchy, period: Period,
     tz = period.commune_deadline.tzinfo
     columns["run_period_id"] = [period.id] * len(reports)
     columns["received_in_window"] = [period.accepts_at(i.received_at) for i in files]
-    columns["received_at_local"] = [i.received_at.astimezone(tz).strftime("%H:%M ngày %d/%m/%Y") for i in files]
+    columns["received_at_local"] = [local_time_words(i.received_at, tz) for i in files]
     previous = [history.reports.get(i.submitted_for or "", {}) for i in files]
     columns["prev_period_id"] = [history.period_id if p else None for p in previous]
     for key in HISTORY_FIELDS:
@@ -258,7 +257,7 @@ class BatchValidator:
         outcome = run_suites(self.suites, frames, index_columns, docs_dir)
         indexed = {name: frame.set_index(index_columns[name]) for name, frame in frames.items()
                    if name != "fields"}
-        findings: list[Finding] = [_with_origin(note, item) for item, report in items for note in report.notes]
+        findings: list[Finding] = [note.placed(item) for item, report in items for note in report.notes]
         for suite, expectation, rows in outcome.failures:
             check = self.catalogue[expectation["meta"]["check_id"]]
             for row in rows:
@@ -269,7 +268,7 @@ class BatchValidator:
                     key = tuple(row[c] for c in index_columns[suite.frame])
                     frame_row = indexed[suite.frame].loc[key[0] if len(key) == 1 else key]
                     finding = self._report_finding(check, report, expectation["meta"], frame_row, row.get(ROW))
-                findings.append(_with_origin(finding, item))
+                findings.append(finding.placed(item))
         findings.sort(key=lambda f: (f.submission_id, f.severity != "error", f.check_id, f.sheet or "", f.cell or ""))
         return ValidationResult(findings, outcome.runs, outcome.docs_index, [s.name for s in self.suites])
 
@@ -309,10 +308,6 @@ class BatchValidator:
                             cells=[f.cell if f.sheet == home else f"'{f.sheet}'!{f.cell}" for f in fields],
                             field_key=subject.key if subject else None,
                             label=subject.label if subject else None)
-
-
-def _with_origin(finding: Finding, item: InboxFile) -> Finding:
-    return replace(finding, commune_code=item.submitted_for, file_name=item.file_name)
 
 
 def _frame_display(value: Any, amount: bool = False) -> str:

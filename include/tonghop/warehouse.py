@@ -1,17 +1,19 @@
 """The warehouse, through SQLAlchemy Core: any SQLAlchemy URL (SQLite file by default, PostgreSQL in
 production). The schema is tonghop.schema, created and migrated with Alembic (include/tonghop/migrations).
+
+A `Warehouse` owns its engine and the schema's tables and migrates once, the first time it is used; a
+period run opens one (tonghop.period.PeriodContext) and every stage of the run shares it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pandas as pd
 import sqlalchemy as sa
@@ -19,11 +21,11 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import exc as sa_exc
 
-from tonghop.rollup import records
-from tonghop.schema import FACT_TABLES, LOG_TABLES, VIEWS, build_metadata
+from tonghop.schema import FACT_TABLES, VIEWS, build_metadata
+from tonghop.vocabulary import ACCEPTED
 
-__all__ = ["FACT_TABLES", "LOG_TABLES", "VIEWS", "build_metadata"]
 MIGRATIONS = Path(__file__).with_name("migrations")
+CHUNK = 500  # ids per IN (...) clause: far below every driver's parameter limit
 
 # SQLite stores NUMERIC as REAL; amounts have at most 3 decimals and stay far below 15 significant
 # digits, and SQLAlchemy rounds them back to the column's scale, so the round trip is exact.
@@ -31,8 +33,7 @@ warnings.filterwarnings("ignore", message=r"Dialect sqlite\+pysqlite does \*not\
                         category=sa_exc.SAWarning)
 
 
-@functools.cache
-def engine_for(url: str) -> sa.Engine:
+def create_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
         # Mapped tasks write concurrently: wait for the lock instead of failing; WAL lets readers (BI,
         # the report command) read the last published version while a period is being published.
@@ -54,105 +55,12 @@ def alembic_config(connection: sa.Connection | None = None) -> Config:
     return cfg
 
 
-def migrate(engine: sa.Engine, revision: str = "head") -> None:
-    """Bring the warehouse schema to `revision` with the project's Alembic migrations."""
-    if engine.dialect.name == "sqlite" and engine.url.database:
-        Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":  # parallel tasks may start on a fresh warehouse together
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(7361626)"))
-        command.upgrade(alembic_config(conn), revision)
-
-
-def grant_bi_role(engine: sa.Engine, role: str) -> None:
-    """Let `role` (an existing PostgreSQL role) read the BI views and nothing else.
-
-    Views run with their owner's rights, so the role needs no right on the tables behind them."""
-    if not role.replace("_", "").isalnum():
-        raise ValueError(f"role name {role!r}: letters, digits and _ only")
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{role}"'))
-        conn.execute(sa.text(f'GRANT USAGE ON SCHEMA public TO "{role}"'))
-        for view in VIEWS:
-            conn.execute(sa.text(f'GRANT SELECT ON {view} TO "{role}"'))
-
-
-_migrated: set[str] = set()
-
-
-def ensure_schema(engine: sa.Engine) -> sa.MetaData:
-    """The schema's metadata, after migrating the warehouse once per process."""
-    key = engine.url.render_as_string(hide_password=False)
-    if key not in _migrated:
-        migrate(engine)
-        _migrated.add(key)
-    return build_metadata()
-
-
-def _insert(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    if rows:
-        conn.execute(table.insert(), list(rows))
-
-
-def register_files(engine: sa.Engine, submissions: Sequence[Mapping[str, Any]]) -> None:
-    """Record newly arrived files (status `received`, or `duplicate`) before anything else happens to them."""
-    md = ensure_schema(engine)
-    table = md.tables["submission"]
-    ids = [s["submission_id"] for s in submissions]
-    with engine.begin() as conn:
-        known = set()
-        for chunk in _chunks(ids, 500):
-            known |= set(conn.execute(sa.select(table.c.submission_id)
-                                      .where(table.c.submission_id.in_(chunk))).scalars())
-        _insert(conn, table, [s for s in submissions if s["submission_id"] not in known])
-
-
-def record_results(engine: sa.Engine, outcomes: Sequence[Mapping[str, Any]], reports: Sequence[Mapping[str, Any]],
-                   findings: Sequence[Mapping[str, Any]]) -> None:
-    """Store the outcome of processing files: their status and counts, parsed values and findings (replacing
-    any earlier processing of the same files), in one transaction."""
-    md = ensure_schema(engine)
-    submission = md.tables["submission"]
-    ids = [o["submission_id"] for o in outcomes]
-    with engine.begin() as conn:
-        for name in ("finding", "report"):
-            table = md.tables[name]
-            for chunk in _chunks(ids, 500):
-                conn.execute(table.delete().where(table.c.submission_id.in_(chunk)))
-        if outcomes:
-            columns = [c for c in outcomes[0] if c != "submission_id"]
-            conn.execute(submission.update().where(submission.c.submission_id == sa.bindparam("_id"))
-                         .values({c: sa.bindparam(c) for c in columns}),
-                         [{**{c: o[c] for c in columns}, "_id": o["submission_id"]} for o in outcomes])
-        _insert(conn, md.tables["report"], reports)
-        _insert(conn, md.tables["finding"], findings)
-
-
-def record_annotations(engine: sa.Engine, paths: Mapping[str, str]) -> None:
-    """Where each annotated workbook was written (relative to the outputs)."""
-    if not paths:
-        return
-    table = ensure_schema(engine).tables["submission"]
-    with engine.begin() as conn:
-        conn.execute(table.update().where(table.c.submission_id == sa.bindparam("_id"))
-                     .values(annotated_path=sa.bindparam("_path")),
-                     [{"_id": sid, "_path": path} for sid, path in paths.items()])
-
-
-def log_run(engine: sa.Engine, run_id: str, stage: str, period_id: str, files: int, detail: str = "",
-            at: dt.datetime | None = None) -> None:
-    """Record a finished run stage (`at`: the run's logical time; now by default)."""
-    md = ensure_schema(engine)
-    table = md.tables["run_log"]
-    with engine.begin() as conn:
-        conn.execute(table.delete().where(table.c.run_id == run_id, table.c.stage == stage))
-        conn.execute(table.insert().values(run_id=run_id, stage=stage, period_id=period_id, files=files,
-                                           detail=detail, finished_at=at or dt.datetime.now(dt.UTC)))
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows for the warehouse: NaN → None, numpy scalars → Python."""
+    if frame.empty:
+        return []
+    clean = frame.astype(object)
+    return clean.where(frame.notna(), None).to_dict("records")
 
 
 def content_hash(facts: Mapping[str, pd.DataFrame]) -> str:
@@ -169,6 +77,16 @@ def content_hash(facts: Mapping[str, pd.DataFrame]) -> str:
     return digest.hexdigest()
 
 
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _insert(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        conn.execute(table.insert(), list(rows))
+
+
 def insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
     """Bulk insert: COPY on PostgreSQL, executemany elsewhere."""
     if frame.empty:
@@ -181,7 +99,7 @@ def insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> N
             for row in clean.itertuples(index=False, name=None):
                 copy.write_row(row)
         return
-    conn.execute(table.insert(), records(frame[columns]))
+    conn.execute(table.insert(), frame_records(frame[columns]))
 
 
 @dataclass(frozen=True)
@@ -191,97 +109,219 @@ class Publication:
     changed: bool
 
 
-def publish_period(engine: sa.Engine, period_id: str, facts: Mapping[str, pd.DataFrame],
-                   statuses: Mapping[str, str], reference: Mapping[str, Sequence[Mapping[str, Any]]],
-                   run_id: str, now: dt.datetime | None = None) -> Publication:
-    """Publish a period's figures in one transaction: readers see the old version or the new, never half.
+class Warehouse:
+    """One warehouse: its engine, its tables, and what the stages write and read."""
 
-    When the figures differ from the latest version, that version's rows move to the *_history tables and a
-    new version is recorded in `publication`; identical figures publish nothing new. `reference` replaces the
-    dimension tables (dim_unit, dim_period, dim_component, dim_indicator)."""
-    md = ensure_schema(engine)
-    submission, publication = md.tables["submission"], md.tables["publication"]
-    digest = content_hash(facts)
-    with engine.begin() as conn:
-        for status in sorted(set(statuses.values())):
-            ids = [sid for sid, st in statuses.items() if st == status]
-            for chunk in _chunks(ids, 500):
-                conn.execute(submission.update().where(submission.c.submission_id.in_(chunk))
-                             .values(status=status))
-        latest = conn.execute(sa.select(publication.c.version, publication.c.content_sha256)
-                              .where(publication.c.period_id == period_id)
-                              .order_by(publication.c.version.desc()).limit(1)).first()
-        changed = latest is None or latest.content_sha256 != digest
-        version = (latest.version if latest else 0) + (1 if changed else 0)
-        if changed:
-            for name in FACT_TABLES:
-                table, history = md.tables[name], md.tables[f"{name}_history"]
-                current = table.c.period_id == period_id
-                conn.execute(history.insert().from_select([c.name for c in table.columns],
-                                                          sa.select(table).where(current)))
-                conn.execute(table.delete().where(current))
-                frame = facts.get(name, pd.DataFrame())
-                insert_frame(conn, table, frame.assign(version=version) if not frame.empty else frame)
-            households = facts.get("fact_households", pd.DataFrame())
-            accepted = int((households["unit_level"] == "commune").sum()) if not households.empty else 0
-            conn.execute(publication.insert().values(period_id=period_id, version=version, run_id=run_id,
-                                                     content_sha256=digest, accepted_reports=accepted,
-                                                     published_at=now or dt.datetime.now(dt.UTC)))
-        for name, rows in reference.items():
-            conn.execute(md.tables[name].delete())
-            _insert(conn, md.tables[name], rows)
-    return Publication(period_id, version, changed)
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        self._tables: Mapping[str, sa.Table] | None = None
 
+    def __repr__(self) -> str:
+        return f"Warehouse({self.engine.url.render_as_string(hide_password=True)!r})"
 
-def read_period_submissions(engine: sa.Engine, period_id: str) -> list[dict[str, Any]]:
-    md = ensure_schema(engine)
-    t = md.tables["submission"]
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(t).where(t.c.period_id == period_id).order_by(t.c.submission_id))
-        return [dict(r._mapping) for r in rows]
+    def __enter__(self) -> Self:
+        return self
 
+    def __exit__(self, *exc: object) -> None:
+        self.dispose()
 
-def read_reports(engine: sa.Engine, submission_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    md = ensure_schema(engine)
-    t = md.tables["report"]
-    out: dict[str, dict[str, Any]] = {}
-    with engine.connect() as conn:
-        for chunk in _chunks(list(submission_ids), 500):
-            for r in conn.execute(sa.select(t).where(t.c.submission_id.in_(chunk))):
-                row = dict(r._mapping)
-                out[row.pop("submission_id")] = row
-    return out
+    def dispose(self) -> None:
+        self.engine.dispose()
 
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
 
-def read_accepted_reports(engine: sa.Engine, period_id: str, communes: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """commune → values of its accepted report in a period (as published by that period's consolidation)."""
-    md = ensure_schema(engine)
-    submission, report = md.tables["submission"], md.tables["report"]
-    out: dict[str, dict[str, Any]] = {}
-    query = (sa.select(submission.c.submitted_for, report)
-             .join(report, report.c.submission_id == submission.c.submission_id)
-             .where(submission.c.period_id == period_id, submission.c.status == "accepted"))
-    with engine.connect() as conn:
-        for chunk in _chunks(list(communes), 500):
-            for r in conn.execute(query.where(submission.c.submitted_for.in_(chunk))):
-                row = dict(r._mapping)
-                out[row.pop("submitted_for")] = row
-    return out
+    @property
+    def tables(self) -> Mapping[str, sa.Table]:
+        """The schema's tables, after bringing the warehouse to the latest revision (once)."""
+        if self._tables is None:
+            self.migrate()
+        return self._tables
 
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to `revision` with the project's Alembic migrations."""
+        if self.dialect == "sqlite" and self.engine.url.database:
+            Path(self.engine.url.database).parent.mkdir(parents=True, exist_ok=True)
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":  # parallel tasks may start on a fresh warehouse together
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7361626)"))
+            command.upgrade(alembic_config(conn), revision)
+        self._tables = build_metadata().tables if revision == "head" else None
 
-def read_findings(engine: sa.Engine, submission_id: str) -> list[dict[str, Any]]:
-    md = ensure_schema(engine)
-    t = md.tables["finding"]
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(t).where(t.c.submission_id == submission_id).order_by(t.c.seq))
-        return [dict(r._mapping) for r in rows]
+    def grant_bi_role(self, role: str) -> None:
+        """Let `role` (an existing PostgreSQL role) read the BI views and nothing else.
 
+        Views run with their owner's rights, so the role needs no right on the tables behind them."""
+        if not role.replace("_", "").isalnum():
+            raise ValueError(f"role name {role!r}: letters, digits and _ only")
+        with self.engine.begin() as conn:
+            conn.execute(sa.text(f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{role}"'))
+            conn.execute(sa.text(f'GRANT USAGE ON SCHEMA public TO "{role}"'))
+            for view in VIEWS:
+                conn.execute(sa.text(f'GRANT SELECT ON {view} TO "{role}"'))
 
-def read_table(engine: sa.Engine, name: str, **where: Any) -> list[dict[str, Any]]:
-    md = ensure_schema(engine)
-    t = md.tables[name]
-    query = sa.select(t)
-    for column, value in where.items():
-        query = query.where(t.c[column] == value)
-    with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query.order_by(*t.primary_key.columns))]
+    # --- the ledger and the processing of files (ingestion) ---
+
+    def register_files(self, submissions: Sequence[Mapping[str, Any]]) -> None:
+        """Record newly arrived files (status `received`, or `duplicate`) before anything else happens to them."""
+        table = self.tables["submission"]
+        ids = [s["submission_id"] for s in submissions]
+        with self.engine.begin() as conn:
+            known = set()
+            for chunk in _chunks(ids):
+                known |= set(conn.execute(sa.select(table.c.submission_id)
+                                          .where(table.c.submission_id.in_(chunk))).scalars())
+            _insert(conn, table, [s for s in submissions if s["submission_id"] not in known])
+
+    def record_results(self, outcomes: Sequence[Mapping[str, Any]], reports: Sequence[Mapping[str, Any]],
+                       findings: Sequence[Mapping[str, Any]]) -> None:
+        """Store the outcome of processing files: their status and counts, parsed values and findings
+        (replacing any earlier processing of the same files), in one transaction."""
+        tables = self.tables
+        submission = tables["submission"]
+        ids = [o["submission_id"] for o in outcomes]
+        with self.engine.begin() as conn:
+            for name in ("finding", "report"):
+                table = tables[name]
+                for chunk in _chunks(ids):
+                    conn.execute(table.delete().where(table.c.submission_id.in_(chunk)))
+            if outcomes:
+                columns = [c for c in outcomes[0] if c != "submission_id"]
+                conn.execute(submission.update().where(submission.c.submission_id == sa.bindparam("_id"))
+                             .values({c: sa.bindparam(c) for c in columns}),
+                             [{**{c: o[c] for c in columns}, "_id": o["submission_id"]} for o in outcomes])
+            _insert(conn, tables["report"], reports)
+            _insert(conn, tables["finding"], findings)
+
+    def record_annotations(self, paths: Mapping[str, str]) -> None:
+        """Where each annotated workbook was written (relative to the outputs)."""
+        if not paths:
+            return
+        table = self.tables["submission"]
+        with self.engine.begin() as conn:
+            conn.execute(table.update().where(table.c.submission_id == sa.bindparam("_id"))
+                         .values(annotated_path=sa.bindparam("_path")),
+                         [{"_id": sid, "_path": path} for sid, path in paths.items()])
+
+    def log_run(self, run_id: str, stage: str, period_id: str, files: int, detail: str = "",
+                at: dt.datetime | None = None) -> None:
+        """Record a finished run stage (`at`: the run's logical time; now by default)."""
+        table = self.tables["run_log"]
+        with self.engine.begin() as conn:
+            conn.execute(table.delete().where(table.c.run_id == run_id, table.c.stage == stage))
+            conn.execute(table.insert().values(run_id=run_id, stage=stage, period_id=period_id, files=files,
+                                               detail=detail, finished_at=at or dt.datetime.now(dt.UTC)))
+
+    def sent_emails(self, period_id: str) -> set[tuple[str, str, str]]:
+        """(kind, ref, recipient) of every e-mail already sent for a period."""
+        table = self.tables["email_log"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(table.c.kind, table.c.ref, table.c.recipient)
+                                .where(table.c.period_id == period_id))
+            return {tuple(r) for r in rows}
+
+    def record_sent_email(self, kind: str, period_id: str, ref: str, subject: str,
+                          recipients: Sequence[str]) -> None:
+        table = self.tables["email_log"]
+        with self.engine.begin() as conn:
+            conn.execute(table.insert(), [
+                {"kind": kind, "period_id": period_id, "ref": ref, "recipient": r, "subject": subject,
+                 "sent_at": dt.datetime.now(dt.UTC)} for r in recipients])
+
+    # --- publication (consolidation) ---
+
+    def publish_period(self, period_id: str, facts: Mapping[str, pd.DataFrame], statuses: Mapping[str, str],
+                       reference: Mapping[str, Sequence[Mapping[str, Any]]], run_id: str,
+                       now: dt.datetime | None = None) -> Publication:
+        """Publish a period's figures in one transaction: readers see the old version or the new, never half.
+
+        When the figures differ from the latest version, that version's rows move to the *_history tables and
+        a new version is recorded in `publication`; identical figures publish nothing new. `reference`
+        replaces the dimension tables (dim_unit, dim_period, dim_component, dim_indicator)."""
+        tables = self.tables
+        submission, publication = tables["submission"], tables["publication"]
+        digest = content_hash(facts)
+        with self.engine.begin() as conn:
+            for status in sorted(set(statuses.values())):
+                ids = [sid for sid, st in statuses.items() if st == status]
+                for chunk in _chunks(ids):
+                    conn.execute(submission.update().where(submission.c.submission_id.in_(chunk))
+                                 .values(status=status))
+            latest = conn.execute(sa.select(publication.c.version, publication.c.content_sha256)
+                                  .where(publication.c.period_id == period_id)
+                                  .order_by(publication.c.version.desc()).limit(1)).first()
+            changed = latest is None or latest.content_sha256 != digest
+            version = (latest.version if latest else 0) + (1 if changed else 0)
+            if changed:
+                for name in FACT_TABLES:
+                    table, history = tables[name], tables[f"{name}_history"]
+                    current = table.c.period_id == period_id
+                    conn.execute(history.insert().from_select([c.name for c in table.columns],
+                                                              sa.select(table).where(current)))
+                    conn.execute(table.delete().where(current))
+                    frame = facts.get(name, pd.DataFrame())
+                    insert_frame(conn, table, frame.assign(version=version) if not frame.empty else frame)
+                households = facts.get("fact_households", pd.DataFrame())
+                accepted = int((households["unit_level"] == "commune").sum()) if not households.empty else 0
+                conn.execute(publication.insert().values(period_id=period_id, version=version, run_id=run_id,
+                                                         content_sha256=digest, accepted_reports=accepted,
+                                                         published_at=now or dt.datetime.now(dt.UTC)))
+            for name, rows in reference.items():
+                conn.execute(tables[name].delete())
+                _insert(conn, tables[name], rows)
+        return Publication(period_id, version, changed)
+
+    # --- reading back ---
+
+    def read_period_submissions(self, period_id: str) -> list[dict[str, Any]]:
+        t = self.tables["submission"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t).where(t.c.period_id == period_id).order_by(t.c.submission_id))
+            return [dict(r._mapping) for r in rows]
+
+    def read_reports(self, submission_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """submission id → the values of its commune report (table `report`)."""
+        t = self.tables["report"]
+        out: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(submission_ids)):
+                for r in conn.execute(sa.select(t).where(t.c.submission_id.in_(chunk))):
+                    row = dict(r._mapping)
+                    out[row.pop("submission_id")] = row
+        return out
+
+    def read_accepted_reports(self, period_id: str, communes: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """commune → values of its accepted report in a period (as published by that period's consolidation)."""
+        submission, report = self.tables["submission"], self.tables["report"]
+        out: dict[str, dict[str, Any]] = {}
+        query = (sa.select(submission.c.submitted_for, report)
+                 .join(report, report.c.submission_id == submission.c.submission_id)
+                 .where(submission.c.period_id == period_id, submission.c.status == ACCEPTED))
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(communes)):
+                for r in conn.execute(query.where(submission.c.submitted_for.in_(chunk))):
+                    row = dict(r._mapping)
+                    out[row.pop("submitted_for")] = row
+        return out
+
+    def read_submission(self, submission_id: str) -> dict[str, Any] | None:
+        t = self.tables["submission"]
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t).where(t.c.submission_id == submission_id)).first()
+        return dict(row._mapping) if row else None
+
+    def read_findings(self, submission_id: str) -> list[dict[str, Any]]:
+        t = self.tables["finding"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t).where(t.c.submission_id == submission_id).order_by(t.c.seq))
+            return [dict(r._mapping) for r in rows]
+
+    def read_table(self, name: str, **where: Any) -> list[dict[str, Any]]:
+        t = self.tables[name]
+        query = sa.select(t)
+        for column, value in where.items():
+            query = query.where(t.c[column] == value)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query.order_by(*t.primary_key.columns))]

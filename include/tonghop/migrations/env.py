@@ -1,4 +1,4 @@
-"""Alembic environment of the tonghop warehouse (run through tonghop.warehouse.migrate)."""
+"""Alembic environment of the tonghop warehouse (run through tonghop.warehouse.Warehouse.migrate)."""
 
 from __future__ import annotations
 

@@ -3,9 +3,10 @@ under /tonghop in the api-server, with a link in Airflow's navigation.
 
 For a chosen period: the provinces, then per province its districts (completeness and on-time rates) with
 their communes (status, received time, on time or late, links to the findings and the annotated workbook),
-and the province's charts. It reads the warehouse only. Every route requires an Airflow login: plugin
-endpoints are not protected by Airflow itself, so each one depends on Airflow's own `get_user` (the JWT in
-the `_token` cookie the UI sets at login, or a bearer token) and on the auth manager's view permission.
+and the province's charts. It reads the warehouse only, through the read model (tonghop.published).
+Every route requires an Airflow login: plugin endpoints are not protected by Airflow itself, so each one
+depends on Airflow's own `get_user` (the JWT in the `_token` cookie the UI sets at login, or a bearer
+token) and on the auth manager's view permission.
 """
 
 from __future__ import annotations
@@ -19,17 +20,14 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import jinja2
-import sqlalchemy as sa
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from tonghop.config import Settings
-from tonghop.consolidated import STATUS_LABELS, Consolidated, load
-from tonghop.ledger import utc
 from tonghop.numbers import fmt
-from tonghop.report import NotPublished
-from tonghop.rollup import TOTAL
-from tonghop.warehouse import engine_for, ensure_schema
+from tonghop.published import Consolidated, NotPublished, load, published_periods, top_units
+from tonghop.vocabulary import REPORTING_STATUS_LABELS, TOTAL, local_time
+from tonghop.warehouse import Warehouse
 
 TEMPLATES = Path(__file__).with_name("resources") / "status"
 LOGIN = "/api/v2/auth/login"
@@ -60,34 +58,13 @@ def _templates() -> jinja2.Environment:
     return env
 
 
-def _periods(engine: sa.Engine) -> list[dict[str, Any]]:
-    md = ensure_schema(engine)
-    period, publication = md.tables["dim_period"], md.tables["publication"]
-    query = (sa.select(period.c.period_id, period.c.name, period.c.commune_deadline)
-             .where(period.c.period_id.in_(sa.select(publication.c.period_id)))
-             .order_by(period.c.commune_deadline.desc()))
-    with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
-
-
-def _top_units(engine: sa.Engine, period_id: str) -> list[dict[str, Any]]:
-    """The period's provinces (the top level of the published hierarchy) with their completeness."""
-    md = ensure_schema(engine)
-    c, u = md.tables["fact_completeness"], md.tables["dim_unit"]
-    query = (sa.select(c, u.c.name).join(u, u.c.code == c.c.unit_code)
-             .where(c.c.period_id == period_id, c.c.area == TOTAL, u.c.parent_code.is_(None))
-             .order_by(c.c.unit_code))
-    with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
-
-
 def status_document(data: Consolidated, tz: Any) -> dict[str, Any]:
     """The page's content as data (also served as JSON): sub-units with rates, communes with statuses."""
     def commune(c: Any) -> dict[str, Any]:
         return {
             "code": c.code, "name": c.name, "status": c.status, "status_label": c.status_label,
             "on_time": c.on_time if c.received_at else None,
-            "received_at": utc(c.received_at).astimezone(tz).strftime("%d/%m/%Y %H:%M") if c.received_at else None,
+            "received_at": local_time(c.received_at, tz) or None,
             "errors": c.errors, "warnings": c.warnings, "submission_id": c.submission_id, "file_name": c.file_name,
             "annotated": bool(c.annotated_path),
         }
@@ -104,7 +81,7 @@ def status_document(data: Consolidated, tz: Any) -> dict[str, Any]:
     total = data.unit.completeness[TOTAL]
     return {
         "period": {"id": data.period["period_id"], "name": data.period["name"],
-                   "deadline": utc(data.period["commune_deadline"]).astimezone(tz).strftime("%d/%m/%Y %H:%M")},
+                   "deadline": local_time(data.period["commune_deadline"], tz)},
         "unit": {"code": data.unit.code, "name": data.unit.name, "level": data.unit.level,
                  **{k: total[k] for k in ("expected", "received", "accepted", "accepted_with_warnings", "rejected",
                                           "missing", "on_time", "reporting_rate", "on_time_rate")}},
@@ -120,11 +97,15 @@ def _base(request: Request) -> str:
 def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> FastAPI:
     app = FastAPI(title="tonghop — tình hình báo cáo", docs_url=None, redoc_url=None, openapi_url=None)
 
-    def context() -> tuple[Settings, sa.Engine, Any]:
+    warehouses: dict[str, Warehouse] = {}  # this app's, one per URL: each migrates once
+
+    def context() -> tuple[Settings, Warehouse, Any]:
         from tonghop.calendar import load_calendar
 
         settings = settings_factory()
-        return settings, engine_for(settings.warehouse), load_calendar(settings.calendar_path).timezone
+        if settings.warehouse not in warehouses:
+            warehouses[settings.warehouse] = Warehouse(settings.warehouse)
+        return settings, warehouses[settings.warehouse], load_calendar(settings.calendar_path).timezone
 
     @app.exception_handler(HTTPException)
     async def _login_first(request: Request, exc: HTTPException) -> Response:
@@ -134,39 +115,40 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
                                     status_code=status.HTTP_303_SEE_OTHER)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
-    def _load(engine: sa.Engine, period: str, unit: str) -> Consolidated:
+    def _load(warehouse: Warehouse, period: str, unit: str) -> Consolidated:
         try:
-            return load(engine, period, unit)
+            return load(warehouse, period, unit)
         except NotPublished as exc:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"Chưa có số liệu: {exc}") from exc
 
     @app.get("/", response_class=HTMLResponse)
     def page(request: Request, user: User, period: str | None = None, unit: str | None = None) -> HTMLResponse:
-        _, engine, tz = context()
-        periods = _periods(engine)
+        _, warehouse, tz = context()
+        periods = published_periods(warehouse)
         if not periods:
             return HTMLResponse(_templates().get_template("status.html.j2").render(
-                periods=[], period=None, provinces=[], doc=None, charts=[], statuses=STATUS_LABELS, base=_base(request),
-                user="", quote=quote))
+                periods=[], period=None, provinces=[], doc=None, charts=[], statuses=REPORTING_STATUS_LABELS,
+                base=_base(request), user="", quote=quote))
         period = period or periods[0]["period_id"]
         if period not in {p["period_id"] for p in periods}:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"Kỳ {period} chưa được tổng hợp")
-        provinces = _top_units(engine, period)
+        provinces = top_units(warehouse, period)
         if unit is None and len(provinces) == 1:
             unit = provinces[0]["unit_code"]
-        doc = status_document(_load(engine, period, unit), tz) if unit else None
+        doc = status_document(_load(warehouse, period, unit), tz) if unit else None
         from tonghop.charts import CHART_TITLES
 
         charts = [(kind, title) for kind, title in CHART_TITLES.items()] if doc else []
         html = _templates().get_template("status.html.j2").render(
-            periods=periods, period=period, provinces=provinces, doc=doc, charts=charts, statuses=STATUS_LABELS,
-            user=getattr(user, "get_name", lambda: "")(), quote=quote, base=_base(request))
+            periods=periods, period=period, provinces=provinces, doc=doc, charts=charts,
+            statuses=REPORTING_STATUS_LABELS, user=getattr(user, "get_name", lambda: "")(), quote=quote,
+            base=_base(request))
         return HTMLResponse(html)
 
     @app.get("/api/status")
     def status_json(user: User, period: str, unit: str) -> JSONResponse:
-        _, engine, tz = context()
-        return JSONResponse(json.loads(json.dumps(status_document(_load(engine, period, unit), tz), default=str)))
+        _, warehouse, tz = context()
+        return JSONResponse(json.loads(json.dumps(status_document(_load(warehouse, period, unit), tz), default=str)))
 
     @app.get("/charts/{kind}.png")
     def chart(user: User, kind: str, period: str, unit: str) -> Response:
@@ -175,28 +157,23 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
 
         if kind not in CHARTS:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "Không có biểu đồ này")
-        settings, engine, _ = context()
-        png = CHARTS[kind](_load(engine, period, unit), load_targets(settings.targets_path))
+        settings, warehouse, _ = context()
+        png = CHARTS[kind](_load(warehouse, period, unit), load_targets(settings.targets_path))
         return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
 
-    def _submission(engine: sa.Engine, submission_id: str) -> dict[str, Any]:
-        md = ensure_schema(engine)
-        table = md.tables["submission"]
-        with engine.connect() as conn:
-            row = conn.execute(sa.select(table).where(table.c.submission_id == submission_id)).first()
-        if row is None:
+    def _submission(warehouse: Warehouse, submission_id: str) -> dict[str, Any]:
+        sub = warehouse.read_submission(submission_id)
+        if sub is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "Không có tệp này")
-        return dict(row._mapping)
+        return sub
 
     @app.get("/findings/{submission_id}", response_class=HTMLResponse)
     def findings(request: Request, user: User, submission_id: str) -> HTMLResponse:
-        from tonghop.warehouse import read_findings
-
-        _, engine, tz = context()
-        sub = _submission(engine, submission_id)
-        received = utc(sub["received_at"]).astimezone(tz).strftime("%d/%m/%Y %H:%M")
+        _, warehouse, tz = context()
+        sub = _submission(warehouse, submission_id)
+        received = local_time(sub["received_at"], tz)
         html = _templates().get_template("findings.html.j2").render(
-            sub=sub, received=received, findings=read_findings(engine, submission_id), base=_base(request))
+            sub=sub, received=received, findings=warehouse.read_findings(submission_id), base=_base(request))
         return HTMLResponse(html)
 
     @app.get("/annotated/{submission_id}")
@@ -204,8 +181,8 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
         from tonghop.safety import safe_name
         from tonghop.storage import open_outputs
 
-        settings, engine, _ = context()
-        sub = _submission(engine, submission_id)
+        settings, warehouse, _ = context()
+        sub = _submission(warehouse, submission_id)
         data = open_outputs(settings.output).read(sub["annotated_path"]) if sub["annotated_path"] else None
         if data is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "Tệp chưa được đánh dấu")

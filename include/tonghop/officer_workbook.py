@@ -9,7 +9,6 @@ Printable: A4 landscape, fitted to the page width, header rows repeated on every
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import io
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,11 +20,10 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from tonghop.annotate import safe_text
-from tonghop.consolidated import AREA_LABELS, AREAS, NOT_RECEIVED, Consolidated, UnitFigures
-from tonghop.ledger import utc
 from tonghop.numbers import fmt
-from tonghop.rollup import TOTAL
+from tonghop.published import Consolidated, UnitFigures
 from tonghop.targets import Targets
+from tonghop.vocabulary import AREA_LABELS, COMMUNE_AREAS, NOT_RECEIVED, TOTAL, local_time
 
 COUNT, RATE, MONEY = "#,##0", "0.00", "#,##0.000"
 SHEETS = ("Hộ nghèo, cận nghèo", "Thiếu hụt DVXH", "Kinh phí", "Chỉ tiêu", "Tình hình báo cáo")
@@ -79,10 +77,6 @@ COMPLETENESS_COLUMNS = [
     Column("", "Tỷ lệ đúng hạn (%)", _get("on_time_rate"), RATE, 10),
     Column("", "Xã chưa gửi báo cáo", _get("missing_names"), None, 45),
 ]
-
-
-def _local(moment: dt.datetime | None, tz: ZoneInfo) -> str:
-    return utc(moment).astimezone(tz).strftime("%d/%m/%Y %H:%M") if moment else ""
 
 
 class _Sheet:
@@ -182,7 +176,7 @@ def _section_rows(data: Consolidated, area: str) -> list[tuple[UnitFigures, dict
     figures for its part of that area."""
     rows = []
     for child in data.children:
-        if any(a in child.completeness for a in AREAS):  # a unit split by area: its part of this area
+        if any(a in child.completeness for a in COMMUNE_AREAS):  # a unit split by area: its part of this area
             if child.has_area(area):
                 rows.append((child, _area_values(child, area)))
         elif child.area == area:  # a commune: wholly urban or rural
@@ -196,7 +190,7 @@ def _households(ws: Worksheet, data: Consolidated, targets: Targets) -> None:
     sheet = _Sheet(ws, data, "BIỂU TỔNG HỢP HỘ NGHÈO, HỘ CẬN NGHÈO",
                    f"Tổng hợp từ {fmt(accepted)}/{fmt(expected)} xã có báo cáo hợp lệ{partial}. Đơn vị tính: hộ",
                    HOUSEHOLD_COLUMNS)
-    for roman, area in zip(ROMAN, AREAS, strict=True):
+    for roman, area in zip(ROMAN, COMMUNE_AREAS, strict=True):
         sheet.line(roman, AREA_LABELS[area], _area_values(data.unit, area), bold=True)
         for i, (child, values) in enumerate(_section_rows(data, area), start=1):
             sheet.line(str(i), child.name, values, indent=1)
@@ -264,7 +258,7 @@ def _rows_sheet(ws: Worksheet, data: Consolidated, title: str, note: str, column
 
 
 def _completeness(ws: Worksheet, data: Consolidated, tz: ZoneInfo) -> None:
-    deadline = _local(data.period["commune_deadline"], tz)
+    deadline = local_time(data.period["commune_deadline"], tz)
     sheet = _Sheet(ws, data, "TÌNH HÌNH BÁO CÁO CỦA CÁC XÃ",
                    f"Hạn xã gửi báo cáo: {deadline}. Đúng hạn = có tệp nhận được trước hạn.", COMPLETENESS_COLUMNS)
     by_child = data.communes_by_child()
@@ -292,7 +286,7 @@ def _completeness(ws: Worksheet, data: Consolidated, tz: ZoneInfo) -> None:
     listing(f"DANH SÁCH XÃ CHƯA GỬI BÁO CÁO ({len(data.missing)})",
             [(c.name, c.code, c.district_name or "") for c in data.missing], ("Tên xã", "Mã xã", "Thuộc"))
     listing(f"DANH SÁCH XÃ CÓ BÁO CÁO BỊ TỪ CHỐI ({len(data.rejected)})",
-            [(c.name, c.code, c.district_name or "", c.file_name or "", _local(c.received_at, tz),
+            [(c.name, c.code, c.district_name or "", c.file_name or "", local_time(c.received_at, tz),
               f"{c.errors} lỗi") for c in data.rejected],
             ("Tên xã", "Mã xã", "Thuộc", "Tệp", "Nhận lúc", "Số lỗi"))
 

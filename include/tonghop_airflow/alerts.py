@@ -9,7 +9,7 @@ from typing import Any
 from tonghop.config import Settings
 from tonghop.contacts import load_directory
 from tonghop.mailer import Email, MailError, render, send_all, smtp_configured
-from tonghop.warehouse import engine_for
+from tonghop.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ def on_task_failure(context: dict[str, Any]) -> None:
         log.warning("task failed, but no data-team address or no SMTP connection to tell anyone")
         return
     try:
-        send_all(engine_for(settings.warehouse), [task_failure_email(context, recipients)], settings.mail_from)
+        with Warehouse(settings.warehouse) as warehouse:
+            send_all(warehouse, [task_failure_email(context, recipients)], settings.mail_from)
     except MailError as exc:
         log.error("could not e-mail the task failure: %s", exc)

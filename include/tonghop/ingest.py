@@ -1,0 +1,191 @@
+"""Ingestion: the new files of a batch are read and hashed, recorded in the ledger, validated in one Great
+Expectations batch, and stored with their values and findings; their annotated copies follow.
+
+Reading runs in isolated worker processes (tonghop.reader), what can still go wrong after reading is
+contained file by file (tonghop.containment), annotated copies are written in the background
+(tonghop.annotations). The warehouse is the record: consolidation works from it, never from a batch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import tempfile
+import threading
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from tonghop.annotations import Annotations
+from tonghop.calendar import Period
+from tonghop.containment import check_placement, record_contained, validate_contained
+from tonghop.findings import ERROR, WARNING, Finding
+from tonghop.inbox import InboxFile, in_batch, pack_batches
+from tonghop.ledger import Arrival, classify, is_known
+from tonghop.parse import ParsedReport
+from tonghop.period import PeriodContext, Progress, Stopwatch, no_progress, run_directory
+from tonghop.reader import read_files
+from tonghop.spec import TemplateSpec
+from tonghop.validate import BatchValidator, History
+from tonghop.vocabulary import ACCEPTED, DUPLICATE, RECEIVED, REJECTED, utc
+
+log = logging.getLogger(__name__)
+
+
+def list_batches(ctx: PeriodContext, reprocess: bool = False) -> list[str]:
+    """Batches of province folders holding files the ledger does not know yet (every file, to reprocess),
+    about `settings.batch_files` files each: the DAG maps one task per batch, never per commune."""
+    items = pending(ctx.inbox.list(ctx.period.id), ctx.warehouse.read_period_submissions(ctx.period.id), reprocess)
+    return list(pack_batches(items, ctx.settings.batch_files))
+
+
+def pending(items: Sequence[InboxFile], ledger_rows: Sequence[Mapping[str, Any]],
+            reprocess: bool = False) -> list[InboxFile]:
+    """The files still to process: new ones, and those a run recorded but died before processing."""
+    if reprocess:
+        return list(items)
+    known = {r["source_key"]: r for r in ledger_rows}
+    unfinished = {r["source_key"] for r in ledger_rows if r["status"] == RECEIVED}
+    return [i for i in items if not is_known(i, known) or i.key in unfinished]
+
+
+def _report_row(spec: TemplateSpec, report: ParsedReport) -> dict[str, Any]:
+    row: dict[str, Any] = {"submission_id": report.submission_id}
+    for f in spec.fields:
+        value = report.values.get(f.key)
+        if f.type == "count" and not isinstance(value, int):
+            value = None  # a fractional "count" is reported as a finding; the column holds whole numbers only
+        if f.type in ("amount", "rate") and value is not None and not isinstance(value, Decimal):
+            value = Decimal(value)
+        row[f.key] = value
+    return row
+
+
+def history_for(ctx: PeriodContext, communes: Sequence[str]) -> History:
+    """The same communes' accepted reports of the previous period, from the warehouse."""
+    previous = ctx.calendar.previous(ctx.period)
+    if previous is None:
+        return History()
+    return History(
+        period_id=previous.id,
+        reports=ctx.warehouse.read_accepted_reports(previous.id, communes),
+        is_first_half_of_same_year=previous.kind == "H1" and ctx.period.kind == "FY"
+        and previous.year == ctx.period.year,
+    )
+
+
+def ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progress = no_progress,
+           run_dir: str | None = None, reprocess: bool = False) -> dict[str, Any]:
+    """Record and process the new files of a batch (see `start_ingest`), annotated workbooks included."""
+    summary, annotations = start_ingest(ctx, items, progress, run_dir, reprocess)
+    with Stopwatch(summary["seconds"]).stage("annotate"):
+        annotations.finish()
+    return summary
+
+
+def start_ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progress = no_progress,
+                 run_dir: str | None = None, reprocess: bool = False) -> tuple[dict[str, Any], Annotations]:
+    """Record and process the files of a batch that the ledger does not know yet (all of them with `reprocess`);
+    the annotated workbooks are still being written when this returns (`Annotations.finish()`).
+
+    New files are read and hashed, then recorded (`received`, or `duplicate` for a byte-identical re-send)
+    before their processing is stored; the others are validated in one GX batch and end `accepted` or
+    `rejected`. A crash before the recording loses nothing: the files stay new for the next run.
+    With `run_dir` (relative to the outputs), the batch's GX Data Docs are built in `run_dir/data_docs`;
+    reports with findings get an annotated copy of their workbook under `<period>/annotated/`."""
+    spec, clock = ctx.spec, Stopwatch()
+    # Importing Great Expectations costs seconds; do it while the files are read in other processes. It imports
+    # sqlalchemy.orm, which SQLAlchemy also imports lazily in this thread (reflection on PostgreSQL): import it
+    # first, or both threads may meet it half-initialised ("partially initialized module", seen once in CI).
+    importlib.import_module("sqlalchemy.orm")
+    gx_import = threading.Thread(target=importlib.import_module, args=("great_expectations",), daemon=True)
+    ledger_rows = ctx.warehouse.read_period_submissions(ctx.period.id)
+    known_ids = {r["submission_id"]: r for r in ledger_rows}
+    known_by_key = {r["source_key"]: r for r in ledger_rows}
+    todo = pending(items, ledger_rows, reprocess)
+    todo = [ctx.inbox.describe(i) if i.key not in known_by_key else i for i in todo]
+    with clock.stage("read"):
+        reads = check_placement(ctx, read_files(ctx.settings, todo, progress, after_start=gx_import.start))
+    fresh = [r for r in reads
+             if r.submission_id not in known_ids or known_ids[r.submission_id]["status"] == RECEIVED
+             or (reprocess and known_ids[r.submission_id]["status"] != DUPLICATE)]
+    arrivals = classify([Arrival(r.item, r.sha256, r.submission_id) for r in fresh], ledger_rows)
+    with clock.stage("record"):
+        ctx.warehouse.register_files([_ledger_row(ctx.period, a) for a in arrivals
+                                    if a.submission_id not in known_ids])
+    to_process = {a.submission_id for a in arrivals if a.duplicate_of is None}
+
+    structural: list[Finding] = []
+    parsed: list[tuple[InboxFile, ParsedReport]] = []
+    for r in fresh:
+        if r.submission_id not in to_process:
+            continue
+        if r.report is not None:
+            parsed.append((r.item, r.report))
+        else:
+            structural.append(r.finding.placed(r.item))
+    history = history_for(ctx, sorted({item.submitted_for for item, _ in parsed if item.submitted_for}))
+    gx_import.join()
+    with clock.stage("validate"), tempfile.TemporaryDirectory(prefix="tonghop-docs-") as scratch:
+        docs_dir = None
+        if run_dir and parsed:
+            docs_dir = ctx.outputs.local_dir(f"{run_dir}/data_docs") or Path(scratch)
+        validator = BatchValidator(spec, ctx.hierarchy, ctx.settings.expectations_dir)
+        validation, parsed = validate_contained(validator, ctx.period, parsed, history, docs_dir)
+        docs_uri = ctx.outputs.write_tree(f"{run_dir}/data_docs", docs_dir) + "/index.html" if docs_dir else None
+    findings = structural + validation.findings
+    by_submission: dict[str, list[Finding]] = defaultdict(list)
+    for f in findings:
+        by_submission[f.submission_id].append(f)
+    to_annotate = [(item, report.submission_id) for item, report in parsed if by_submission.get(report.submission_id)]
+    annotations = Annotations(ctx, to_annotate, by_submission)
+    outcomes, finding_rows = [], []
+    for sid in sorted(to_process):
+        own = by_submission.get(sid, [])
+        errors = sum(f.severity == ERROR for f in own)
+        outcomes.append({"submission_id": sid, "status": REJECTED if errors else ACCEPTED,
+                         "error_count": errors, "warning_count": sum(f.severity == WARNING for f in own),
+                         "annotated_path": None})
+        finding_rows.extend({**f.as_dict(), "seq": seq} for seq, f in enumerate(own, start=1))
+    with clock.stage("record"):
+        record_contained(ctx, outcomes, [_report_row(spec, r) for _, r in parsed], finding_rows)
+    summary = {
+        "files": len(items),
+        "new": len(arrivals),
+        "duplicates": sum(a.duplicate_of is not None for a in arrivals),
+        "accepted": sum(o["status"] == ACCEPTED for o in outcomes),
+        "rejected": sum(o["status"] == REJECTED for o in outcomes),
+        "errors": sum(f.severity == ERROR for f in findings),
+        "warnings": sum(f.severity == WARNING for f in findings),
+        "gx_runs": validation.gx_runs,
+        "data_docs": docs_uri,
+        "seconds": clock.seconds,
+    }
+    log.info("ingested %s new of %s files for %s: %s", len(arrivals), len(items), ctx.period.id, summary)
+    if docs_uri:
+        log.info("Data Docs of this batch: %s", docs_uri)
+    return summary, annotations
+
+
+def _ledger_row(period: Period, a: Arrival) -> dict[str, Any]:
+    item = a.item
+    return {
+        "submission_id": a.submission_id, "period_id": period.id, "submitted_for": item.submitted_for,
+        "province_code": item.province_code, "source_key": item.key, "file_name": item.file_name,
+        "sha256": a.sha256, "size_bytes": item.size, "source_version": item.version,
+        "received_at": utc(item.received_at),
+        "on_time": period.on_time(item.received_at), "status": DUPLICATE if a.duplicate_of else RECEIVED,
+        "duplicate_of": a.duplicate_of, "error_count": 0, "warning_count": 0, "annotated_path": None,
+    }
+
+
+
+
+def ingest_batch(ctx: PeriodContext, batch: str, run_id: str | None = None, reprocess: bool = False
+                 ) -> dict[str, Any]:
+    """Ingest one batch of `list_batches` (a DAG's mapped task): its Data Docs under the run's directory."""
+    items = in_batch(ctx.inbox.list(ctx.period.id), batch)
+    return {"batch": batch, **ingest(ctx, items, run_dir=f"{run_directory(ctx.period.id, run_id)}/{batch}",
+                                     reprocess=reprocess)}

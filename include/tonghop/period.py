@@ -1,0 +1,86 @@
+"""What every stage of a period run works with: the period, its map, spec, checks, inbox, outputs and
+warehouse (`PeriodContext`), and how a stage reports its time and progress."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from tonghop.calendar import Calendar, Period, load_calendar
+from tonghop.config import Settings
+from tonghop.findings import Check, load_catalogue
+from tonghop.hierarchy import Hierarchy, load_hierarchy
+from tonghop.spec import TemplateSpec, load_spec
+from tonghop.storage import Inbox, LocalOutputs, S3Outputs, open_inbox, open_outputs
+from tonghop.warehouse import Warehouse
+
+Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
+
+
+def no_progress(items: Iterable[Any], total: int, description: str) -> Iterable[Any]:
+    return items
+
+
+class Stopwatch:
+    """Wall seconds per stage, reported in the run summaries (and by the benchmark)."""
+
+    def __init__(self, seconds: dict[str, float] | None = None) -> None:
+        self.seconds: dict[str, float] = {} if seconds is None else seconds
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 3)
+
+
+@dataclass(frozen=True, eq=False)
+class PeriodContext:
+    """One period run's world. Open it once per run (a DAG task, a CLI command) and pass it to the stages:
+    they share its warehouse (migrated once), inbox and outputs."""
+
+    settings: Settings
+    spec: TemplateSpec
+    hierarchy: Hierarchy
+    calendar: Calendar
+    period: Period
+
+    @classmethod
+    def open(cls, settings: Settings, period_id: str) -> PeriodContext:
+        calendar = load_calendar(settings.calendar_path)
+        return cls(settings, load_spec(), load_hierarchy(settings.hierarchy_source), calendar,
+                   calendar.get(period_id))
+
+    @functools.cached_property
+    def warehouse(self) -> Warehouse:
+        return Warehouse(self.settings.warehouse)
+
+    @functools.cached_property
+    def inbox(self) -> Inbox:
+        return open_inbox(self.settings.inbox, self.settings.trust_received_at)
+
+    @functools.cached_property
+    def outputs(self) -> LocalOutputs | S3Outputs:
+        return open_outputs(self.settings.output)
+
+    @property
+    def catalogue(self) -> dict[str, Check]:
+        return load_catalogue(self.settings.expectations_dir)
+
+    def close(self) -> None:
+        if "warehouse" in self.__dict__:
+            self.warehouse.dispose()
+
+
+def run_directory(period_id: str, run_id: str | None = None) -> str:
+    """Where a run's outputs go, relative to the outputs: <period>/runs/<run id> (a timestamp outside Airflow)."""
+    run_id = run_id or dt.datetime.now(dt.UTC).strftime("cli-%Y%m%dT%H%M%SZ")
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+    return f"{period_id}/runs/{safe}"

@@ -1,0 +1,82 @@
+"""The task bodies the DAGs share. Each opens the run's PeriodContext from the environment's settings and
+calls one stage of the domain package; the run context arrives as keyword arguments (Airflow fills the
+parameters named after context keys: `params`, `run_id`, `logical_date`, `dag_run`, `outlet_events`).
+A DAG names its mapped instances with `.override(map_index_template=...)` over `task.op_kwargs`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from airflow.sdk import task
+
+from tonghop_airflow.assets import CONSOLIDATED, PERIOD_KEY
+
+log = logging.getLogger(__name__)
+
+
+def run_moment(logical_date: dt.datetime | None, dag_run: Any) -> dt.datetime:
+    """The moment a run stands for: its logical date, or when it was triggered (manual runs have none)."""
+    return logical_date or dag_run.run_after
+
+
+def _context(period_id: str) -> Any:
+    from tonghop.config import Settings
+    from tonghop.period import PeriodContext
+
+    return PeriodContext.open(Settings.from_env(), period_id)
+
+
+@task(max_active_tis_per_dagrun=4)
+def ingest_batch(period_id: str, batch: str, run_id: str | None = None, params: dict | None = None) -> dict:
+    """Record, read, validate and store the new files of one province batch (all of them with `reprocess`)."""
+    from tonghop.ingest import ingest_batch as ingest
+
+    ctx = _context(period_id)
+    try:
+        return ingest(ctx, batch, run_id=run_id, reprocess=bool((params or {}).get("reprocess")))
+    finally:
+        ctx.close()
+
+
+# Runs after the batches even when there are none (mapping over an empty list skips the mapped task).
+@task(outlets=[CONSOLIDATED], trigger_rule="none_failed")
+def consolidate(period_id: str, batch_summaries: list[dict] | None = None, run_id: str | None = None,
+                logical_date: dt.datetime | None = None, dag_run: Any = None, outlet_events: Any = None) -> dict:
+    """Roll up and publish the period; the asset event names the period for tonghop_reports."""
+    from tonghop.consolidate import consolidate as publish
+
+    for summary in batch_summaries or []:
+        log.info("batch %(batch)s: %(new)s new files, %(accepted)s accepted, %(rejected)s rejected", summary)
+    ctx = _context(period_id)
+    try:
+        summary = publish(ctx, run_id=run_id, now=run_moment(logical_date, dag_run))
+    finally:
+        ctx.close()
+    outlet_events[CONSOLIDATED].extra = {PERIOD_KEY: period_id}
+    return summary
+
+
+@task
+def notify(period_id: str, logical_date: dt.datetime | None = None, dag_run: Any = None) -> dict:
+    """The e-mails the period owes at the run's moment, each sent once."""
+    from tonghop.notify import notify as send
+
+    ctx = _context(period_id)
+    try:
+        return send(ctx, run_moment(logical_date, dag_run))
+    finally:
+        ctx.close()
+
+
+@task(map_index_template="{{ task.op_kwargs['period_id'] }}")
+def write_reports(period_id: str) -> list[str]:
+    """The officers' files of a consolidated period: summaries, consolidated workbooks, charts."""
+    from tonghop.officer_files import publish_reports
+
+    ctx = _context(period_id)
+    try:
+        return publish_reports(ctx)
+    finally:
+        ctx.close()
