@@ -64,6 +64,12 @@ def test_dag_run_publishes_district_and_province_figures(airflow_db, settings, h
     dag = _dagbag().dags["tonghop_period"]
     run = dag.test(run_conf={"period": PERIOD})
     assert str(run.state) in ("success", "DagRunState.SUCCESS"), run.state
+    from airflow.utils.session import create_session
+
+    with create_session() as session:  # each mapped ingestion is named after its batch: the province folder
+        labels = [ti.rendered_map_index for ti in run.get_task_instances(session=session)
+                  if ti.task_id == "ingest_batch"]
+    assert labels == [PROVINCE]
 
     warehouse = Warehouse(settings.warehouse)
     households = warehouse.read_table("fact_households", period_id=PERIOD)

@@ -217,7 +217,8 @@ def cmd_fill(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from tonghop.annotate import annotate_workbook, annotated_name
-    from tonghop.findings import SEVERITY_LABELS
+    from tonghop.findings import ERROR, SEVERITY_LABELS, WARNING
+    from tonghop.vocabulary import ACCEPTED, REJECTED
     from tonghop.workbook_check import check_workbooks
 
     settings = _settings(args)
@@ -229,7 +230,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}")
     results = check_workbooks(settings, paths, args.period, args.unit, received_at)
-    any_error = any(f.severity == "error" for _, findings in results for f in findings)
+    any_error = any(f.severity == ERROR for _, findings in results for f in findings)
     annotated: dict[Path, Path] = {}
     if args.annotate:
         out_dir = Path(args.annotate)
@@ -241,15 +242,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json_text([{
             "file": str(path),
-            "outcome": "rejected" if any(f.severity == "error" for f in findings) else "accepted",
-            "errors": sum(f.severity == "error" for f in findings),
-            "warnings": sum(f.severity == "warning" for f in findings),
+            "outcome": REJECTED if any(f.severity == ERROR for f in findings) else ACCEPTED,
+            "errors": sum(f.severity == ERROR for f in findings),
+            "warnings": sum(f.severity == WARNING for f in findings),
             "annotated": str(annotated[path]) if path in annotated else None,
             "findings": [{k: v for k, v in f.as_dict().items() if k != "submission_id"} for f in findings],
         } for path, findings in results], indent=1))
         return EXIT_FINDINGS if any_error else EXIT_OK
     for path, findings in results:
-        errors = [f for f in findings if f.severity == "error"]
+        errors = [f for f in findings if f.severity == ERROR]
         verdict = "BỊ TỪ CHỐI" if errors else "HỢP LỆ"
         _say(f"{path}: {verdict} — {len(errors)} lỗi, {len(findings) - len(errors)} cảnh báo")
         for f in findings:

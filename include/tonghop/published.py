@@ -26,7 +26,7 @@ from tonghop.vocabulary import (
     REPORTING_STATUS_LABELS,
     TOTAL,
 )
-from tonghop.warehouse import Warehouse
+from tonghop.warehouse import Warehouse, chunks
 
 SECTION_FACTS = ("fact_deprivations", "fact_funding", "fact_outputs")  # one row per indicator or component
 
@@ -164,10 +164,9 @@ def _rejected_files(conn: sa.Connection, tables: Mapping[str, sa.Table], period_
                                     submission.c.submitted_for.in_(communes))
         .order_by(submission.c.submitted_for, submission.c.received_at))]
     errors: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    ids = [f["submission_id"] for f in files]
-    for start in range(0, len(ids), 500):
+    for ids in chunks([f["submission_id"] for f in files]):
         for r in conn.execute(sa.select(finding.c.submission_id, finding.c.check_id, finding.c.cell, finding.c.message)
-                              .where(finding.c.submission_id.in_(ids[start:start + 500]), finding.c.severity == ERROR)
+                              .where(finding.c.submission_id.in_(ids), finding.c.severity == ERROR)
                               .order_by(finding.c.submission_id, finding.c.seq)):
             errors[r.submission_id].append({"check_id": r.check_id, "cell": r.cell, "message": r.message})
     return [RejectedFile(f["submitted_for"], units[f["submitted_for"]]["name"], f["file_name"], f["received_at"],

@@ -11,7 +11,7 @@ from tonghop.hierarchy import Hierarchy
 from tonghop.numbers import fmt
 from tonghop.published import Consolidated, NotPublished, UnitFigures, load
 from tonghop.spec import TemplateSpec
-from tonghop.vocabulary import COMMUNE_AREAS, TOTAL
+from tonghop.vocabulary import AREA_LABELS, COMMUNE_AREAS, TOTAL
 from tonghop.warehouse import Warehouse
 
 COMPLETENESS_KEYS = ("expected", "received", "accepted", "accepted_with_warnings", "rejected", "missing",
@@ -110,7 +110,7 @@ def format_table(doc: dict[str, Any]) -> str:
 
     unit = doc["unit"]
     body = [line(c["name"], c["completeness"], c["measures"]) for c in doc["children"]]
-    labels = {"urban": "  Khu vực thành thị", "rural": "  Khu vực nông thôn"}
+    labels = {area: f"  {AREA_LABELS[area]}" for area in COMMUNE_AREAS}
     body += [line(labels[a], v["completeness"], v["measures"]) for a, v in doc["areas"].items()
              if v["completeness"]]
     total = line(f"TỔNG CỘNG {unit['name']}", doc["completeness"], doc["measures"])

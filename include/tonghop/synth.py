@@ -26,6 +26,7 @@ from tonghop.inbox import UNPLACED_BATCH, inbox_relative_path
 from tonghop.numbers import fmt
 from tonghop.spec import TemplateSpec, load_spec
 from tonghop.template import build_workbook, prefill_values
+from tonghop.vocabulary import URBAN
 
 FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Huỳnh", "Hoàng", "Võ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô"]
 MIDDLE = ["Văn", "Thị", "Minh", "Thanh", "Ngọc", "Hữu", "Quốc", "Thu"]
@@ -84,7 +85,7 @@ def _year_flows(seed: int, code: str, year: int, start: int) -> dict[str, int]:
 def _stock(seed: int, unit: Unit, year: int) -> tuple[int, dict[str, int], dict[str, dict[str, int]]]:
     """(households, start of year, the year's flows) per category; each year starts where the last ended."""
     base = random.Random(f"{seed}:{unit.code}:base")
-    urban = unit.area == "urban"
+    urban = unit.area == URBAN
     households0 = base.randint(1500, 7000) if urban else base.randint(700, 4500)
     rate0 = base.uniform(0.3, 3.0) if urban else base.uniform(1.0, 12.0)
     near_factor = base.uniform(0.8, 1.5)

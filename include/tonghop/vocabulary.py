@@ -22,7 +22,6 @@ REPORTING_STATUS_LABELS = {
 # Areas. A commune is urban or rural (COMMUNE_AREAS); published figures exist per area and in TOTAL.
 URBAN, RURAL, TOTAL = "urban", "rural", "total"
 COMMUNE_AREAS = (URBAN, RURAL)
-FIGURE_AREAS = (TOTAL, URBAN, RURAL)
 AREA_LABELS = {URBAN: "Khu vực thành thị", RURAL: "Khu vực nông thôn", TOTAL: "Tổng cộng"}
 
 # Amounts are reported in millions of VND with at most 3 decimals; checks and roll-ups work on whole

@@ -77,7 +77,8 @@ def content_hash(facts: Mapping[str, pd.DataFrame]) -> str:
     return digest.hexdigest()
 
 
-def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    """`items` in slices of `size`, for IN (...) clauses."""
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
@@ -170,7 +171,7 @@ class Warehouse:
         ids = [s["submission_id"] for s in submissions]
         with self.engine.begin() as conn:
             known = set()
-            for chunk in _chunks(ids):
+            for chunk in chunks(ids):
                 known |= set(conn.execute(sa.select(table.c.submission_id)
                                           .where(table.c.submission_id.in_(chunk))).scalars())
             _insert(conn, table, [s for s in submissions if s["submission_id"] not in known])
@@ -185,7 +186,7 @@ class Warehouse:
         with self.engine.begin() as conn:
             for name in ("finding", "report"):
                 table = tables[name]
-                for chunk in _chunks(ids):
+                for chunk in chunks(ids):
                     conn.execute(table.delete().where(table.c.submission_id.in_(chunk)))
             if outcomes:
                 columns = [c for c in outcomes[0] if c != "submission_id"]
@@ -246,7 +247,7 @@ class Warehouse:
         with self.engine.begin() as conn:
             for status in sorted(set(statuses.values())):
                 ids = [sid for sid, st in statuses.items() if st == status]
-                for chunk in _chunks(ids):
+                for chunk in chunks(ids):
                     conn.execute(submission.update().where(submission.c.submission_id.in_(chunk))
                                  .values(status=status))
             latest = conn.execute(sa.select(publication.c.version, publication.c.content_sha256)
@@ -286,7 +287,7 @@ class Warehouse:
         t = self.tables["report"]
         out: dict[str, dict[str, Any]] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(submission_ids)):
+            for chunk in chunks(list(submission_ids)):
                 for r in conn.execute(sa.select(t).where(t.c.submission_id.in_(chunk))):
                     row = dict(r._mapping)
                     out[row.pop("submission_id")] = row
@@ -300,7 +301,7 @@ class Warehouse:
                  .join(report, report.c.submission_id == submission.c.submission_id)
                  .where(submission.c.period_id == period_id, submission.c.status == ACCEPTED))
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(communes)):
+            for chunk in chunks(list(communes)):
                 for r in conn.execute(query.where(submission.c.submitted_for.in_(chunk))):
                     row = dict(r._mapping)
                     out[row.pop("submitted_for")] = row
