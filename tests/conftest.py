@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import secrets
 import subprocess
@@ -132,3 +134,48 @@ def officer_sample(tmp_path_factory, hierarchy, period):
     publish_reports(ctx)
     ctx.close()
     return settings, exp.load(manifest_path(settings.inbox_dir, PERIOD))
+
+
+@dataclasses.dataclass(frozen=True)
+class CliRun:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def tonghop(capsys):
+    """`tonghop ARGS` run in this process through `tonghop.cli.main`, as the installed command runs it:
+    `home` becomes TONGHOP_HOME and keyword arguments further environment variables, for this call only;
+    exit code, stdout and stderr are returned (with `check`, a non-zero exit fails the test). The logging
+    set-up `main` makes, the environment and the working directory are put back after each call.
+    tests/test_cli.py keeps one run of the installed command itself."""
+    from tonghop.cli import main
+
+    def run(*args: str, home: Path | None = None, check: bool = True, **env: str) -> CliRun:
+        capsys.readouterr()  # what the test printed before is not this command's output
+        root, ours = logging.getLogger(), logging.getLogger("tonghop")
+        handlers, levels, cwd = list(root.handlers), (root.level, ours.level), os.getcwd()
+        with pytest.MonkeyPatch.context() as patch:
+            if home is not None:
+                patch.setenv("TONGHOP_HOME", str(home))
+            for name, value in env.items():
+                patch.setenv(name, value)
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse's usage errors and --help
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+            finally:
+                for handler in [h for h in root.handlers if h not in handlers]:
+                    root.removeHandler(handler)
+                    handler.close()
+                root.setLevel(levels[0])
+                ours.setLevel(levels[1])
+                os.chdir(cwd)
+        out, err = capsys.readouterr()
+        done = CliRun(code, out, err)
+        if check:
+            assert done.returncode == 0, done.stderr[-3000:]
+        return done
+
+    return run

@@ -1,5 +1,8 @@
 """Every check of the catalogue: a workbook that fails it (reported on exactly the expected cells, with the
-expected severity, and nothing else) and a workbook that passes it (usually the boundary value)."""
+expected severity, and nothing else) and a workbook that passes it (usually the boundary value).
+
+The examples are validated together, each under its own submission id, as the pipeline validates a batch:
+one Great Expectations run for all of them, and one per previous period the cross-period checks compare with."""
 
 from __future__ import annotations
 
@@ -187,7 +190,8 @@ def _period():
     return load_calendar(ROOT / "config" / "calendar.yaml").get(PERIOD)
 
 
-def _base(hierarchy, period) -> Case:
+def _base(hierarchy, period, sender: int = 4) -> Case:
+    """The clean report; `sender` (a commune of the district, by position) delivers it with the same values."""
     spec = load_spec()
     unit = hierarchy.reporting_units(DISTRICT)[4]
     values = commune_values(42, unit, period, spec)
@@ -199,39 +203,128 @@ def _base(hierarchy, period) -> Case:
     values["near_poor_ethnic_minority"] = min(values["near_poor_ethnic_minority"], 150)
     for f in spec.fields_of("deprivations"):
         values[f.key] = min(values[f.key], values[f"{f.grid_column}_end"])
-    case = Case(values, prefill_values(spec, hierarchy, period, unit.code), unit.code,
+    sender_code = hierarchy.reporting_units(DISTRICT)[sender].code
+    case = Case(values, prefill_values(spec, hierarchy, period, sender_code), sender_code,
                 period.commune_deadline - dt.timedelta(days=3))
     _rates(case)
     return case
 
 
-def _run(case: Case, tmp_path: Path, hierarchy, period):
+def _read(case: Case, folder: Path, submission_id: str, period) -> tuple[InboxFile, Any]:
+    """The case's workbook as delivered to its commune's folder, parsed (raises StructureError like the
+    pipeline's reader)."""
     spec = load_spec()
-    path = write_workbook(tmp_path / "bc.xlsx", case.prefilled, period, case.values)
+    path = write_workbook(folder / "bc.xlsx", case.prefilled, period, case.values)
     if case.drop_sheet:
         wb = load_workbook(path)
         wb.remove(wb[case.drop_sheet])
         wb.save(path)
     item = InboxFile(key=f"{PERIOD}/83/{case.submitted_for}/bc.xlsx", period_id=PERIOD, province_code="83",
                      submitted_for=case.submitted_for, received_at=case.received_at, size=0)
-    report = read_report(path.read_bytes(), item.key, item.file_name, spec, load_catalogue(EXPECTATIONS))
-    return BatchValidator(spec, hierarchy, EXPECTATIONS).validate(period, [(item, report)], case.history).findings
+    return item, read_report(path.read_bytes(), submission_id, item.file_name, spec, load_catalogue(EXPECTATIONS))
+
+
+BASE = "base"
+
+
+def _example_ids() -> list[str]:
+    return [BASE] + [f"{check_id}/{outcome}" for check_id in sorted(CASES) for outcome in ("fails", "passes")]
+
+
+CROSS_PERIOD = [e for e in _example_ids() if e.startswith("TH-X-")]
+
+
+def _example(example_id: str, hierarchy, period) -> Case:
+    """Each cross-period example is sent by a commune of its own (the base's values, another sender), so that
+    their previous reports can be given in one history; the others come from the base's commune."""
+    sender = 5 + CROSS_PERIOD.index(example_id) if example_id in CROSS_PERIOD else 4
+    case = _base(hierarchy, period, sender)
+    if example_id != BASE:
+        check_id, outcome = example_id.split("/")
+        _, _, _, fail, succeed = CASES[check_id]
+        (fail if outcome == "fails" else succeed)(case)
+    return case
+
+
+@dataclasses.dataclass
+class Batch:
+    history: History
+    items: list = dataclasses.field(default_factory=list)
+
+    def takes(self, history: History) -> bool:
+        """A report joins the batch when its history agrees with the batch's on every commune both know."""
+        return ((self.history.period_id, self.history.is_first_half_of_same_year)
+                == (history.period_id, history.is_first_half_of_same_year)
+                and all(self.history.reports.get(c, v) == v for c, v in history.reports.items()))
+
+    def add(self, history: History, item: tuple) -> None:
+        self.history = dataclasses.replace(self.history, reports={**self.history.reports, **history.reports})
+        self.items.append(item)
+
+
+@dataclasses.dataclass
+class Validated:
+    """Every example validated in batches, as the pipeline does: the findings of each, by submission id."""
+
+    findings: dict[str, list]
+    errors: dict[str, BaseException]  # examples that could not be built or read
+    batches: list[list[str]]  # the submission ids of each Great Expectations validation
+
+    def of(self, example_id: str) -> list:
+        if example_id in self.errors:
+            raise self.errors[example_id]
+        return self.findings[example_id]
+
+
+@pytest.fixture(scope="module")
+def validated(tmp_path_factory, hierarchy, period) -> Validated:
+    """Every example with its own submission id, in as few batches as their histories allow: the
+    previous-period checks need one (each commune with its previous report), the other examples none."""
+    folder = tmp_path_factory.mktemp("checks")
+    batches: list[Batch] = []
+    errors: dict[str, BaseException] = {}
+    for n, example_id in enumerate(_example_ids()):
+        try:
+            case = _example(example_id, hierarchy, period)
+            item = _read(case, folder / str(n), example_id, period)
+        except Exception as exc:  # noqa: BLE001 - raised by the example's own test, not by every test here
+            errors[example_id] = exc
+            continue
+        batch = next((b for b in batches if b.takes(case.history)), None)
+        if batch is None:
+            batch = Batch(History(case.history.period_id, {}, case.history.is_first_half_of_same_year))
+            batches.append(batch)
+        batch.add(case.history, item)
+    validator = BatchValidator(load_spec(), hierarchy, EXPECTATIONS)
+    findings: dict[str, list] = {}
+    for batch in batches:
+        findings.update({report.submission_id: [] for _, report in batch.items})
+        for finding in validator.validate(period, batch.items, batch.history).findings:
+            findings[finding.submission_id].append(finding)
+    return Validated(findings, errors, [[r.submission_id for _, r in b.items] for b in batches])
 
 
 def _cells(finding) -> set[str]:
     return set(finding.cell.split(", ")) if finding.cell else set()
 
 
-def test_the_base_report_is_clean(tmp_path, hierarchy, period):
-    assert _run(_base(hierarchy, period), tmp_path, hierarchy, period) == []
+def test_the_examples_are_validated_in_two_batches(validated):
+    """Every example was built and read; the cross-period ones were validated together, the others too."""
+    assert validated.errors == {}
+    assert len(CROSS_PERIOD) == 2 * sum(c.startswith("TH-X-") for c in CASES) > 0
+    assert sorted(map(sorted, validated.batches)) == sorted(
+        [sorted(CROSS_PERIOD), sorted(set(_example_ids()) - set(CROSS_PERIOD))])
+
+
+def test_the_base_report_is_clean(validated):
+    assert validated.of(BASE) == []
 
 
 @pytest.mark.parametrize("check_id", sorted(CASES))
-def test_check_fails_on_exactly_its_cells_and_passes_at_the_boundary(check_id, tmp_path, hierarchy, period):
-    severity, sheet, cells, fail, succeed = CASES[check_id]
-    failing = _base(hierarchy, period)
-    fail(failing)
-    findings = _run(failing, tmp_path, hierarchy, period)
+def test_check_fails_on_exactly_its_cells_and_passes_at_the_boundary(check_id, validated, hierarchy, period):
+    severity, sheet, cells, _, _ = CASES[check_id]
+    failing = _example(f"{check_id}/fails", hierarchy, period)
+    findings = validated.of(f"{check_id}/fails")
     assert [(f.check_id, f.severity, f.sheet, _cells(f)) for f in findings] == [(check_id, severity, sheet, cells)]
     finding = findings[0]
     assert finding.commune_code == failing.submitted_for and finding.file_name == "bc.xlsx"
@@ -241,9 +334,7 @@ def test_check_fails_on_exactly_its_cells_and_passes_at_the_boundary(check_id, t
     for cell in named if len(named) <= 5 else [named[0], named[1], named[-1]]:
         assert cell in finding.message, (cell, finding.message)
 
-    passing = _base(hierarchy, period)
-    succeed(passing)
-    assert _run(passing, tmp_path, hierarchy, period) == []
+    assert validated.of(f"{check_id}/passes") == []
 
 
 @pytest.mark.parametrize("check_id, edit", [
@@ -254,7 +345,7 @@ def test_structural_checks_stop_before_great_expectations(check_id, edit, tmp_pa
     case = _base(hierarchy, period)
     edit(case)
     with pytest.raises(StructureError) as caught:
-        _run(case, tmp_path, hierarchy, period)
+        _read(case, tmp_path, f"{PERIOD}/83/{case.submitted_for}/bc.xlsx", period)
     assert caught.value.finding.check_id == check_id and caught.value.finding.severity == "error"
     assert "bc.xlsx" in caught.value.finding.message
 

@@ -1,4 +1,5 @@
-"""The installed `tonghop` command, run as a user would."""
+"""The `tonghop` command, run as a user would: in this process through `tonghop.cli.main` (the `tonghop`
+fixture of conftest.py), and once as the installed console script."""
 
 from __future__ import annotations
 
@@ -20,15 +21,22 @@ from tonghop.synth import manifest_path
 TONGHOP = str(Path(sys.executable).with_name("tonghop"))
 
 
-def tonghop(*args: str, home: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TONGHOP_HOME": str(home)}
-    done = subprocess.run([TONGHOP, *args], check=False, capture_output=True, text=True, env=env)
-    if check:
-        assert done.returncode == 0, done.stderr[-3000:]
-    return done
+def test_the_installed_command_checks_workbooks(tonghop, tmp_path):
+    """The console script itself, in a process of its own: entry point, imports, output and exit code."""
+    tonghop("sample", "--period", PERIOD, "--unit", "29110", "--out", str(tmp_path / "good"), home=tmp_path)
+    tonghop("sample", "--period", PERIOD, "--unit", "29110", "--out", str(tmp_path / "bad"), "--error-rate", "1",
+            "--kinds", "subset_exceeds", home=tmp_path)
+    clean, wrong = (next((tmp_path / name).rglob("*.xlsx")) for name in ("good", "bad"))
+    done = subprocess.run([TONGHOP, "check", str(clean), str(wrong)], check=False, capture_output=True, text=True,
+                          env={**os.environ, "TONGHOP_HOME": str(tmp_path)})
+    assert done.returncode == 1, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"{clean}: HỢP LỆ — 0 lỗi, 0 cảnh báo"
+    assert lines[1].startswith(f"{wrong}: BỊ TỪ CHỐI — 1 lỗi") and "TH-B-004" in lines[2]
+    assert "Traceback" not in done.stderr
 
 
-def test_fields_lists_the_spec(tmp_path):
+def test_fields_lists_the_spec(tonghop, tmp_path):
     fields = json.loads(tonghop("fields", "--format", "json", home=tmp_path).stdout)
     by_key = {f["key"]: f for f in fields}
     assert by_key["poor_end"] == {**by_key["poor_end"], "sheet": "B. Hộ nghèo", "cell": "D11", "type": "count",
@@ -39,7 +47,7 @@ def test_fields_lists_the_spec(tmp_path):
     assert "Tổng số hộ dân cư" in table and "D5" in table
 
 
-def test_template_writes_one_workbook_per_commune(tmp_path):
+def test_template_writes_one_workbook_per_commune(tonghop, tmp_path):
     out = tmp_path / "templates"
     tonghop("template", "--period", PERIOD, "--unit", DISTRICT, "--out", str(out), home=tmp_path)
     files = sorted(out.glob("*.xlsx"))
@@ -49,7 +57,7 @@ def test_template_writes_one_workbook_per_commune(tmp_path):
     assert wb["A. Thông tin chung"]["C10"].value == DISTRICT
 
 
-def test_fill_and_check(tmp_path):
+def test_fill_and_check(tonghop, tmp_path):
     values = {"total_households": 1200, "poor_start": 100, "poor_exited": 20, "poor_returned": 2, "poor_new": 8,
               "poor_end": 90, "p2_alloc_central": 466.25, "p2_applicable": "Có"}
     (tmp_path / "values.json").write_text(json.dumps(values), encoding="utf-8")
@@ -67,7 +75,7 @@ def test_fill_and_check(tmp_path):
     assert refused.returncode == 2 and "pre-filled" in refused.stderr
 
 
-def test_check_exit_codes_name_the_cell(tmp_path):
+def test_check_exit_codes_name_the_cell(tonghop, tmp_path):
     inbox = tmp_path / "inbox"
     tonghop("sample", "--period", PERIOD, "--unit", "29110", "--out", str(inbox), home=tmp_path)
     clean = next(inbox.rglob("*.xlsx"))
@@ -84,7 +92,7 @@ def test_check_exit_codes_name_the_cell(tmp_path):
     assert tonghop("check", str(tmp_path / "nope.xlsx"), home=tmp_path, check=False).returncode == 2
 
 
-def test_sample_run_report_round_trip(tmp_path, period):
+def test_sample_run_report_round_trip(tonghop, tmp_path, period):
     home = tmp_path / "home"
     inbox = home / "inbox"
     tonghop("sample", "--period", PERIOD, "--unit", DISTRICT, "--out", str(inbox), "--error-rate", "0.3",
@@ -108,7 +116,7 @@ def test_sample_run_report_round_trip(tmp_path, period):
     assert f"{want['total_households']:,}".replace(",", ".") in table  # Vietnamese thousands separator
 
 
-def test_check_json_and_annotated_copy(tmp_path):
+def test_check_json_and_annotated_copy(tonghop, tmp_path):
     """Errors are marked red and warnings yellow in the commune's own workbook, each with a comment, and a
     first sheet lists every finding."""
     tonghop("sample", "--period", PERIOD, "--unit", "29110", "--out", str(tmp_path / "in"), "--error-rate", "1",

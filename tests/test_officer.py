@@ -13,7 +13,6 @@ from PIL import Image
 
 from tests import expected as exp
 from tests.conftest import OFFICER_DISTRICTS, OFFICER_TARGETS, PERIOD, PROVINCE
-from tests.test_cli import tonghop
 
 HOUSEHOLD_SHEET, COMPLETENESS_SHEET = "Hộ nghèo, cận nghèo", "Tình hình báo cáo"
 FIRST_ROW = 11  # letterhead and title (1-6), headers (8-9), column numbers (10)
@@ -131,7 +130,7 @@ def test_workbook_judges_the_plan_target(officer_sample):
         assert f"— {verdict} (" in line, line
 
 
-def test_report_command_writes_the_workbook(officer_sample, tmp_path):
+def test_report_command_writes_the_workbook(officer_sample, tonghop, tmp_path):
     settings, manifest = officer_sample
     out = tmp_path / "ba-tri.xlsx"
     done = tonghop("report", "--period", PERIOD, "--unit", "836", "--format", "xlsx", "--out", str(out),

@@ -1,16 +1,12 @@
 """The period pipeline with the inbox and outputs in S3 (moto's server over HTTP on loopback) and the warehouse
-in PostgreSQL, driven through the installed CLI as an operator would."""
+in PostgreSQL, driven through the CLI as an operator would (in this process: the `tonghop` fixture)."""
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import socket
-import subprocess
-import sys
 from decimal import Decimal
-from pathlib import Path
 
 import boto3
 import pytest
@@ -22,7 +18,6 @@ from tests import expected as exp
 from tests.conftest import DISTRICT, PERIOD, PROVINCE
 from tonghop.warehouse import Warehouse
 
-TONGHOP = str(Path(sys.executable).with_name("tonghop"))
 BUCKET = "tonghop-inbox"
 
 
@@ -52,14 +47,7 @@ def _objects(client, prefix: str) -> dict[str, str]:
     return {o["Key"]: o["ETag"] for page in pages for o in page.get("Contents", [])}
 
 
-def tonghop(*args: str, home: Path, **env: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([TONGHOP, *args], capture_output=True, text=True, check=False,
-                          env={**os.environ, "TONGHOP_HOME": str(home), **env})
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
-
-
-def test_s3_inbox_and_outputs_with_a_postgresql_warehouse(s3, postgres_url, tmp_path, period):
+def test_s3_inbox_and_outputs_with_a_postgresql_warehouse(s3, postgres_url, tonghop, tmp_path, period):
     inbox, outputs = f"s3://{BUCKET}/communes", f"s3://{BUCKET}/outputs"
     tonghop("sample", "--period", PERIOD, "--unit", DISTRICT, "--out", inbox, "--error-rate", "0.3",
             "--missing-rate", "0.1", "--seed", "21", home=tmp_path)

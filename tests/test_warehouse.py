@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import subprocess
 import threading
 import uuid
 from decimal import Decimal
@@ -176,17 +175,14 @@ def _role_engine(url: str, role: str) -> sa.Engine:
     return sa.create_engine(sa.make_url(url).set(username=role, password=None))
 
 
-def test_bi_role_reads_views_and_nothing_else(published_pg):
+def test_bi_role_reads_views_and_nothing_else(published_pg, tonghop):
     settings, _ = published_pg
     role = f"tonghop_bi_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(f"{PG_URL}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE ROLE "{role}" LOGIN'))
     try:
-        done = subprocess.run(
-            [str(ROOT / ".venv" / "bin" / "tonghop"), "warehouse", "grant-bi", "--role", role, "--warehouse",
-             settings.warehouse], capture_output=True, text=True, check=False, env=os.environ)
-        assert done.returncode == 0, done.stderr
+        tonghop("warehouse", "grant-bi", "--role", role, "--warehouse", settings.warehouse)
         bi = _role_engine(settings.warehouse, role)
         with bi.connect() as conn:
             for view in VIEWS:
