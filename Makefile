@@ -15,7 +15,7 @@ DEMO_PERIOD ?= 2026-FY
 DEMO_UNIT ?= 83
 DEMO_HOME := $(CURDIR)/var/demo
 
-.PHONY: install demo test lint browser up airflow-ui bench requirements clean
+.PHONY: install demo test test-quick lint browser up airflow-ui bench requirements clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,12 @@ browser: $(CHROMEDRIVER)
 test: $(STAMP) $(CHROMEDRIVER)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+## test-quick: the fast tier (no whole-period runs, scheduler, browser, PostgreSQL, faults, benchmark); < 2 min
+QUICK := not (slow or scheduler or browser or postgres or faults or bench or fuzz or airflow)
+test-quick: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -m "$(QUICK)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -38,6 +38,32 @@ DISTRICT = "836"  # Huyện Ba Tri, Tỉnh Bến Tre: 22 communes (1 urban towns
 PROVINCE = "83"
 
 
+# The long tiers (see pyproject.toml): `make test-quick` runs what is in none of them.
+LONG_TIERS = {
+    "test_scheduler": ("scheduler",),
+    "test_browser": ("browser", "scheduler"),
+    "test_benchmark": ("bench",),
+    "test_faults": ("faults",),
+    "test_containment": ("faults",),
+    "test_fuzz": ("faults",),
+    "test_hostile": ("faults",),
+    **{name: ("slow",) for name in ("test_pipeline", "test_validation", "test_warehouse", "test_lifecycle",
+                                    "test_email_safety", "test_officer", "test_storage", "test_reference",
+                                    "test_cli")},
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for marker in LONG_TIERS.get(item.module.__name__.rsplit(".", 1)[-1], ()):
+            item.add_marker(marker)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "postgres_url" in item.fixturenames or params.get("warehouse_url") == "postgresql":
+            item.add_marker("postgres")
+        if "airflow_db" in item.fixturenames:
+            item.add_marker("airflow")
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """An initialised Airflow metadata DB (SQLite) for dag.test()."""
