@@ -10,6 +10,7 @@ consolidation succeeded in time). Files already in the ledger are never read aga
 | task | what it does |
 |---|---|
 | `open_periods`, `new_batches` | the periods open at the run's time; their province batches with new files |
+| `changed_periods` | the periods that received new files |
 | `ingest_batch` | mapped per (period, province): record, parse, validate the new files |
 | `consolidate` | mapped per period that received files: roll up and publish again |
 | `notify` | mapped per open period: the e-mails owed now, each sent once |

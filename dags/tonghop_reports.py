@@ -12,6 +12,11 @@ to the outputs, for each province:
 - the charts: poverty rates by district with the province average and the target, reporting completeness
   by district, disbursement by project (`<period>/charts/<province>/*.png`).
 
+| task | what it does |
+|---|---|
+| `consolidated_periods` | the periods named by the triggering asset events |
+| `write_reports` | mapped per period: the files above, into the outputs |
+
 The same figures are on the reporting-status page (Airflow UI: *Browse → Tình hình báo cáo*).
 """
 
