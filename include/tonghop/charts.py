@@ -40,7 +40,7 @@ def _title(data: Consolidated, what: str) -> str:
     return f"{what}\n{data.unit.name} — {data.period['name']}"
 
 
-def poverty_rates(data: Consolidated, targets: Targets) -> bytes:
+def poverty_rates_figure(data: Consolidated, targets: Targets) -> Figure:
     children = [c for c in data.children if c.households.get(TOTAL)]
     names = [_short(c.name) + ("*" if c.completeness[TOTAL]["is_partial"] else "") for c in children]
     poor = [c.households[TOTAL]["poor_rate"] or 0 for c in children]
@@ -68,14 +68,14 @@ def poverty_rates(data: Consolidated, targets: Targets) -> bytes:
     ax.grid(axis="y", alpha=0.3)
     if any(c.completeness[TOTAL]["is_partial"] for c in children):
         ax.set_xlabel("* chưa đủ báo cáo: tỷ lệ tính trên các xã có báo cáo hợp lệ", fontsize=8, loc="left")
-    return _png(figure)
+    return figure
 
 
 def _level(data: Consolidated) -> str:
     return {"province": "tỉnh", "district": "huyện"}.get(data.unit.level, "đơn vị")
 
 
-def completeness(data: Consolidated, targets: Targets) -> bytes:
+def completeness_figure(data: Consolidated, targets: Targets) -> Figure:
     children = data.children
     names = [_short(c.name) for c in children]
     rows = [c.completeness[TOTAL] for c in children]
@@ -103,10 +103,10 @@ def completeness(data: Consolidated, targets: Targets) -> bytes:
                               f"{fmt(total['on_time'])} đúng hạn"))
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="y", alpha=0.3)
-    return _png(figure)
+    return figure
 
 
-def disbursement(data: Consolidated, targets: Targets) -> bytes:
+def disbursement_figure(data: Consolidated, targets: Targets) -> Figure:
     rows = [r for r in data.funding if r["component"] != "total"]
     total = next((r for r in data.funding if r["component"] == "total"), None)
     names = [f"{r.get('number', '')} {_short(r.get('label', r['component'])).split(':')[0]}" for r in rows]
@@ -129,14 +129,22 @@ def disbursement(data: Consolidated, targets: Targets) -> bytes:
     _percent(ax.xaxis, 0)
     ax.set_title(_title(data, "Tỷ lệ giải ngân kinh phí theo dự án"))
     ax.grid(axis="x", alpha=0.3)
-    return _png(figure)
+    return figure
 
 
-CHARTS: dict[str, Callable[[Consolidated, Targets], bytes]] = {
-    "poverty_rates": poverty_rates,
-    "completeness": completeness,
-    "disbursement": disbursement,
+FIGURES: dict[str, Callable[[Consolidated, Targets], Figure]] = {
+    "poverty_rates": poverty_rates_figure,
+    "completeness": completeness_figure,
+    "disbursement": disbursement_figure,
 }
+
+
+def _renderer(build: Callable[[Consolidated, Targets], Figure]) -> Callable[[Consolidated, Targets], bytes]:
+    return lambda data, targets: _png(build(data, targets))
+
+
+# kind → (data, targets) → PNG bytes; FIGURES gives the same charts before they are rendered.
+CHARTS: dict[str, Callable[[Consolidated, Targets], bytes]] = {kind: _renderer(f) for kind, f in FIGURES.items()}
 CHART_TITLES = {"poverty_rates": "Tỷ lệ hộ nghèo, cận nghèo", "completeness": "Tình hình báo cáo",
                 "disbursement": "Giải ngân kinh phí"}
 
