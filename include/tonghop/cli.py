@@ -17,7 +17,7 @@ from typing import Any
 
 from tonghop.calendar import CalendarError, load_calendar
 from tonghop.config import Settings
-from tonghop.hierarchy import Hierarchy, load_hierarchy
+from tonghop.hierarchy import Hierarchy
 from tonghop.numbers import fmt
 from tonghop.storage import S3Inbox, is_s3
 
@@ -123,7 +123,7 @@ def cmd_template(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     period = _period(settings, args.period)
-    hierarchy = load_hierarchy(settings.hierarchy_source)
+    hierarchy = settings.hierarchy_for(period)
     units = _units(hierarchy, args.unit, period)
     spec = load_spec()
     for unit in _progress(units, len(units), "Tạo mẫu biểu"):
@@ -138,7 +138,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     period = _period(settings, args.period)
-    hierarchy = load_hierarchy(settings.hierarchy_source)
+    hierarchy = settings.hierarchy_for(period)
     units = _units(hierarchy, args.unit, period)
     kinds = tuple(args.kinds.split(",")) if args.kinds else DEFAULT_KINDS
     unknown = set(kinds) - set(MISTAKES)
@@ -198,7 +198,7 @@ def cmd_fill(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     period = _period(settings, args.period)
-    hierarchy = load_hierarchy(settings.hierarchy_source)
+    hierarchy = settings.hierarchy_for(period)
     if args.unit not in hierarchy or hierarchy[args.unit].level != hierarchy.leaf_level:
         raise UsageError(f"{args.unit!r} is not a reporting unit (commune) of the hierarchy")
     spec = load_spec()
@@ -305,8 +305,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from tonghop.warehouse import Warehouse
 
     settings = _settings(args)
-    _period(settings, args.period)
-    hierarchy = load_hierarchy(settings.hierarchy_source)
+    hierarchy = settings.hierarchy_for(_period(settings, args.period))
     if args.format in ("xlsx", "png") and not args.out:
         raise UsageError(f"--format {args.format} writes files: give --out")
     try:

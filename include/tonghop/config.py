@@ -8,7 +8,9 @@
 | TONGHOP_WAREHOUSE_CONN_ID | (none) — an Airflow connection (postgres) to use instead of a URL |
 | TONGHOP_OUTPUT          | $TONGHOP_HOME/runs (or s3://bucket/prefix)  |
 | TONGHOP_CALENDAR        | <project>/config/calendar.yaml        |
-| TONGHOP_HIERARCHY       | vietnam-provinces (or a CSV path)     |
+| TONGHOP_MAP_EDITIONS    | <project>/config/map_editions.yaml — which map each period runs on |
+| TONGHOP_HIERARCHY       | (the editions' own sources) — a CSV path for every edition, or `2025=a.csv;pre2025=b.csv` |
+| TONGHOP_OFFICES         | <project>/config/offices.yaml — office names and letterheads per edition and province |
 | TONGHOP_EXPECTATIONS    | <project>/expectations                |
 | TONGHOP_SCOPE           | (all) — a unit code: only its communes are expected |
 | TONGHOP_CONTACTS        | <project>/config/contacts.csv — who receives e-mails |
@@ -26,7 +28,9 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tonghop.hierarchy import DEFAULT_SOURCE
+from tonghop.calendar import Period
+from tonghop.editions import Editions, MapEdition, load_editions
+from tonghop.hierarchy import Hierarchy
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,8 +42,10 @@ class Settings:
     warehouse_url: str | None  # explicit SQLAlchemy URL; see `warehouse`
     output: str  # a folder or s3://bucket/prefix
     calendar_path: Path
-    hierarchy_source: str
+    hierarchy_source: str  # overrides of the editions' map sources (TONGHOP_HIERARCHY); empty: none
     expectations_dir: Path
+    editions_path: Path = PROJECT_ROOT / "config" / "map_editions.yaml"
+    offices_path: Path = PROJECT_ROOT / "config" / "offices.yaml"
     scope: str | None = None
     warehouse_conn_id: str | None = None
     contacts_path: Path | None = None
@@ -58,7 +64,9 @@ class Settings:
             warehouse_url=env.get("TONGHOP_WAREHOUSE_URL") or None,
             output=str(env.get("TONGHOP_OUTPUT", home / "runs")),
             calendar_path=Path(env.get("TONGHOP_CALENDAR", PROJECT_ROOT / "config" / "calendar.yaml")),
-            hierarchy_source=env.get("TONGHOP_HIERARCHY", DEFAULT_SOURCE),
+            hierarchy_source=env.get("TONGHOP_HIERARCHY", ""),
+            editions_path=Path(env.get("TONGHOP_MAP_EDITIONS", PROJECT_ROOT / "config" / "map_editions.yaml")),
+            offices_path=Path(env.get("TONGHOP_OFFICES", PROJECT_ROOT / "config" / "offices.yaml")),
             expectations_dir=Path(env.get("TONGHOP_EXPECTATIONS", PROJECT_ROOT / "expectations")),
             scope=env.get("TONGHOP_SCOPE") or None,
             warehouse_conn_id=env.get("TONGHOP_WAREHOUSE_CONN_ID") or None,
@@ -69,13 +77,25 @@ class Settings:
             trust_received_at=env.get("TONGHOP_TRUST_RECEIVED_AT", "").lower() in ("1", "true", "yes"),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
-        for key in ("calendar_path", "expectations_dir", "home", "contacts_path", "targets_path"):
+        for key in ("calendar_path", "expectations_dir", "home", "contacts_path", "targets_path", "editions_path",
+                    "offices_path"):
             if key in given:
                 given[key] = Path(given[key])
         for key in ("inbox", "output"):
             if key in given:
                 given[key] = str(given[key])
         return replace(settings, **given)
+
+    @property
+    def editions(self) -> Editions:
+        return load_editions(self.editions_path, self.hierarchy_source or None)
+
+    def edition_for(self, period: Period) -> MapEdition:
+        return self.editions.for_period(period)
+
+    def hierarchy_for(self, period: Period) -> Hierarchy:
+        """The map the period runs on: the edition in force on its commune deadline."""
+        return self.editions.hierarchy(self.edition_for(period).id)
 
     @property
     def warehouse(self) -> str:

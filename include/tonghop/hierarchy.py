@@ -1,16 +1,20 @@
-"""Administrative units as data: levels, parents, urban/rural, validity.
+"""Administrative units as data: levels, parents, urban/rural, validity — one map edition at a time.
 
-The default reference is the pre-July-2025 three-level map (province → district → commune) shipped in
-`vietnam-provinces==0.6.0`. A province can maintain its own list as CSV, with any levels the template
-knows (`province`, `district`, `commune`), e.g. the two-level map in force since July 2025.
+Two maps are packaged (tonghop.editions says which one a period uses): the three-level map (province →
+district → commune) in force until 30 June 2025, from `vietnam-provinces==0.6.0`, and the two-level map
+(province → commune) since 1 July 2025, from `vietnamadminunits==1.0.4`. A province can maintain its own
+list as CSV, with any levels the template knows (`province`, `district`, `commune`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import functools
+import importlib.util
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -19,6 +23,8 @@ from pathlib import Path
 from tonghop.vocabulary import RURAL, URBAN
 
 DEFAULT_SOURCE = "vietnam-provinces"
+TWO_LEVEL_SOURCE = "vietnamadminunits-2025"
+PACKAGED_SOURCES = (DEFAULT_SOURCE, TWO_LEVEL_SOURCE)
 KNOWN_LEVELS = ("province", "district", "commune")
 
 
@@ -45,8 +51,9 @@ class Unit:
 class Hierarchy:
     """An ordered tree of units. The deepest level holds the reporting units (communes)."""
 
-    def __init__(self, units: Iterable[Unit], source: str = "") -> None:
+    def __init__(self, units: Iterable[Unit], source: str = "", edition: str = "") -> None:
         self.source = source
+        self.edition = edition  # the map edition (tonghop.editions) these units belong to
         self.units: dict[str, Unit] = {}
         for u in units:
             if u.code in self.units:
@@ -124,6 +131,10 @@ class Hierarchy:
             text = text.zfill(self.code_width(level))
         return text
 
+    @property
+    def has_districts(self) -> bool:
+        return "district" in self.levels
+
     def at_level(self, level: str) -> list[Unit]:
         return [u for u in self.units.values() if u.level == level]
 
@@ -155,8 +166,34 @@ class Hierarchy:
 
 
 def _area_from_name(name: str) -> str:
-    # In the GSO catalogue wards (phường) and townships (thị trấn) are urban, communes (xã) rural.
+    # In the GSO catalogue wards (phường) and townships (thị trấn) are urban, communes (xã) rural; the
+    # special zones (đặc khu) of the 2025 map are island districts of communes: rural.
     return URBAN if name.startswith(("Phường", "Thị trấn")) else RURAL
+
+
+def vietnamadminunits_data(name: str) -> Path:
+    """A data file of the `vietnamadminunits` package, found without importing it (its import costs ~1 s)."""
+    found = importlib.util.find_spec("vietnamadminunits")
+    if found is None or not found.submodule_search_locations:
+        raise HierarchyError("package vietnamadminunits is not installed (requirements.txt pins 1.0.4)")
+    return Path(next(iter(found.submodule_search_locations))) / "data" / name
+
+
+def packaged_database() -> sqlite3.Connection:
+    path = vietnamadminunits_data("dataset.db")
+    return sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+
+
+def _load_vietnamadminunits_2025() -> Iterator[Unit]:
+    with contextlib.closing(packaged_database()) as db:
+        rows = db.execute("SELECT provinceCode, province, wardCode, ward FROM admin_units "
+                          "ORDER BY provinceCode, wardCode").fetchall()
+    seen: set[str] = set()
+    for pcode, pname, code, name in rows:
+        if pcode not in seen:
+            seen.add(pcode)
+            yield Unit(pcode, pname, "province", None)
+        yield Unit(code, name, "commune", pcode, _area_from_name(name))
 
 
 def _load_vietnam_provinces() -> Iterator[Unit]:
@@ -205,14 +242,16 @@ def _load_csv(path: Path) -> Iterator[Unit]:
 
 
 @functools.cache
-def load_hierarchy(source: str = DEFAULT_SOURCE) -> Hierarchy:
-    """`vietnam-provinces` (the packaged GSO map) or a path to a CSV with columns CSV_COLUMNS."""
+def load_hierarchy(source: str = DEFAULT_SOURCE, edition: str = "") -> Hierarchy:
+    """A packaged map (PACKAGED_SOURCES) or a path to a CSV with columns CSV_COLUMNS, as map edition `edition`."""
     if source == DEFAULT_SOURCE:
-        return Hierarchy(_load_vietnam_provinces(), source=source)
+        return Hierarchy(_load_vietnam_provinces(), source=source, edition=edition)
+    if source == TWO_LEVEL_SOURCE:
+        return Hierarchy(_load_vietnamadminunits_2025(), source=source, edition=edition)
     path = Path(source)
     if not path.is_file():
-        raise HierarchyError(f"hierarchy source {source!r} is neither {DEFAULT_SOURCE!r} nor a CSV file")
-    return Hierarchy(_load_csv(path), source=str(path))
+        raise HierarchyError(f"hierarchy source {source!r} is neither one of {PACKAGED_SOURCES} nor a CSV file")
+    return Hierarchy(_load_csv(path), source=str(path), edition=edition)
 
 
 def write_csv(hierarchy: Hierarchy, path: Path, under: str | None = None) -> None:

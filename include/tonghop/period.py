@@ -13,8 +13,10 @@ from typing import Any
 
 from tonghop.calendar import Calendar, Period, load_calendar
 from tonghop.config import Settings
+from tonghop.correspondence import Correspondence, load_correspondence
+from tonghop.editions import MapEdition
 from tonghop.findings import Check, load_catalogue
-from tonghop.hierarchy import Hierarchy, load_hierarchy
+from tonghop.hierarchy import Hierarchy
 from tonghop.spec import TemplateSpec, load_spec
 from tonghop.storage import Inbox, LocalOutputs, S3Outputs, open_inbox, open_outputs
 from tonghop.warehouse import Warehouse
@@ -55,8 +57,20 @@ class PeriodContext:
     @classmethod
     def open(cls, settings: Settings, period_id: str) -> PeriodContext:
         calendar = load_calendar(settings.calendar_path)
-        return cls(settings, load_spec(), load_hierarchy(settings.hierarchy_source), calendar,
-                   calendar.get(period_id))
+        period = calendar.get(period_id)
+        return cls(settings, load_spec(), settings.hierarchy_for(period), calendar, period)
+
+    @property
+    def edition(self) -> MapEdition:
+        return self.settings.edition_for(self.period)
+
+    @functools.cached_property
+    def correspondence(self) -> Correspondence | None:
+        """The old → new correspondence when this period's edition is the new side of it (else None)."""
+        spec = self.settings.editions.correspondence
+        if spec is None or spec.new != self.edition.id:
+            return None
+        return load_correspondence(spec.source, spec.old, spec.new)
 
     @functools.cached_property
     def warehouse(self) -> Warehouse:

@@ -11,7 +11,6 @@ from pathlib import Path
 from tonghop.calendar import load_calendar
 from tonghop.config import Settings
 from tonghop.findings import Finding, load_catalogue, make_finding
-from tonghop.hierarchy import load_hierarchy
 from tonghop.inbox import InboxFile
 from tonghop.parse import ParsedReport
 from tonghop.reader import read_paths
@@ -26,7 +25,6 @@ def check_workbooks(settings: Settings, paths: Sequence[Path], period_id: str | 
     received at `received_at` (default: the period's deadline), for `period_id` (default: theirs)."""
     spec, catalogue = load_spec(), load_catalogue(settings.expectations_dir)
     calendar = load_calendar(settings.calendar_path)
-    hierarchy = load_hierarchy(settings.hierarchy_source)
     results: dict[Path, list[Finding]] = {p: [] for p in paths}
     by_period: dict[str, list[tuple[InboxFile, ParsedReport]]] = defaultdict(list)
     reads = read_paths(paths, settings.expectations_dir)
@@ -44,13 +42,15 @@ def check_workbooks(settings: Settings, paths: Sequence[Path], period_id: str | 
                 sheet=f.sheet, cells=[f.cell], field_key=f.key, label=f.label))
             continue
         period = calendar.get(pid)
+        hierarchy = settings.hierarchy_for(period)
         commune = unit_code or hierarchy.canonical_code(report.values.get("commune_code"), hierarchy.leaf_level)
         item = InboxFile(key=sid, period_id=pid, province_code=None, submitted_for=commune,
                          received_at=received_at or period.commune_deadline, size=0)
         by_period[pid].append((item, report))
-    validator = BatchValidator(spec, hierarchy, settings.expectations_dir)
     path_of = {str(p): p for p in paths}
     for pid, items in by_period.items():
-        for finding in validator.validate(calendar.get(pid), items).findings:
+        period = calendar.get(pid)
+        validator = BatchValidator(spec, settings.hierarchy_for(period), settings.expectations_dir)
+        for finding in validator.validate(period, items).findings:
             results[path_of[finding.submission_id]].append(finding)
     return list(results.items())
