@@ -13,11 +13,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from tonghop.calendar import Calendar
+from tonghop.config import Settings
+from tonghop.correspondence import Correspondence, load_correspondence
 from tonghop.hierarchy import Hierarchy
 from tonghop.ledger import check_invariant, final_statuses
 from tonghop.period import PeriodContext, Stopwatch
 from tonghop.rollup import CommuneStatus, rollup
-from tonghop.vocabulary import ACCEPTED, FINAL_STATES, utc
+from tonghop.vocabulary import ACCEPTED, FINAL_STATES, IMPORTED, utc
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +51,15 @@ def consolidate(ctx: PeriodContext, run_id: str | None = None, now: dt.datetime 
             accepted=winner is not None,
             with_warnings=bool(winner and winner["warning_count"]),
             on_time=any(utc(s["received_at"]) <= period.commune_deadline for s in received),
+            imported=bool(received) and all(s.get("origin") == IMPORTED for s in received),
         ))
     with clock.stage("rollup"):
-        facts = rollup(ctx.spec, hierarchy, period, accepted_values, commune_statuses)
+        facts = {name: frame.assign(map_edition=ctx.edition.id) if not frame.empty else frame
+                 for name, frame in rollup(ctx.spec, hierarchy, period, accepted_values, commune_statuses).items()}
     run_id = run_id or f"cli-{uuid.uuid4().hex[:12]}"
     with clock.stage("publish"):
-        publication = warehouse.publish_period(period.id, facts, statuses, reference_rows(ctx), run_id, now)
+        publication = warehouse.publish_period(period.id, facts, statuses, reference_rows(ctx), run_id, now,
+                                               map_edition=ctx.edition.id)
     with clock.stage("check"):
         keys = inbox_keys if inbox_keys is not None else [i.key for i in ctx.inbox.list(period.id)]
         ledger = check_invariant(keys, warehouse.read_period_submissions(period.id))
@@ -86,27 +91,38 @@ def reference_rows(ctx: PeriodContext) -> dict[str, list[dict[str, Any]]]:
     indicators = [{"section": s, "indicator": r.key, "number": r.number or "", "label": r.label,
                    "dimension": r.group, "unit": r.unit} for s in ("deprivations", "outputs")
                   for r in spec.section(s).grid_rows]
+    editions = ctx.settings.editions
+    correspondence = ctx.correspondence or _any_correspondence(ctx)
     return {
-        "dim_unit": _unit_rows(ctx.hierarchy),
-        "dim_period": _period_rows(ctx.calendar),
+        # Every edition's units: BI joins any period's codes, and the series view names the new units.
+        "dim_unit": [row for e in editions.editions for row in _unit_rows(editions.hierarchy(e.id))],
+        "dim_period": _period_rows(ctx.calendar, ctx.settings),
+        "map_correspondence": correspondence.rows() if correspondence else [],
         "dim_component": [{"component": r.key, "number": r.number or "", "label": r.label}
                           for r in funding.grid_rows],
         "dim_indicator": indicators,
     }
 
 
+def _any_correspondence(ctx: PeriodContext) -> Correspondence | None:
+    spec = ctx.settings.editions.correspondence
+    return load_correspondence(spec.source, spec.old, spec.new) if spec else None
+
+
 def _unit_rows(hierarchy: Hierarchy) -> list[dict[str, Any]]:
     rows = []
     for u in hierarchy.units.values():
         chain = hierarchy.ancestors(u.code)
-        rows.append({"code": u.code, "name": u.name, "level": u.level, "parent_code": u.parent_code,
+        rows.append({"map_edition": hierarchy.edition, "code": u.code, "name": u.name, "level": u.level,
+                     "parent_code": u.parent_code,
                      "province_code": chain.get("province"), "district_code": chain.get("district"),
                      "area": u.area, "valid_from": u.valid_from, "valid_to": u.valid_to})
     return rows
 
 
-def _period_rows(calendar: Calendar) -> list[dict[str, Any]]:
-    return [{"period_id": p.id, "name": p.name, "kind": p.kind, "year": p.year,
+def _period_rows(calendar: Calendar, settings: Settings) -> list[dict[str, Any]]:
+    return [{"period_id": p.id, "map_edition": settings.edition_for(p).id, "name": p.name, "kind": p.kind,
+             "year": p.year,
              "opens_at": utc(p.opens_at), "commune_deadline": utc(p.commune_deadline),
              "closes_at": utc(p.closes_at),
              "district_deadline": utc(p.district_deadline) if p.district_deadline else None,

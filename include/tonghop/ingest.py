@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from tonghop.annotations import Annotations
-from tonghop.calendar import Period
 from tonghop.containment import check_placement, record_contained, validate_contained
 from tonghop.findings import ERROR, WARNING, Finding
 from tonghop.inbox import InboxFile, in_batch, pack_batches
@@ -29,7 +28,7 @@ from tonghop.period import PeriodContext, Progress, Stopwatch, no_progress, run_
 from tonghop.reader import read_files
 from tonghop.spec import TemplateSpec
 from tonghop.validate import BatchValidator, History
-from tonghop.vocabulary import ACCEPTED, DUPLICATE, RECEIVED, REJECTED, utc
+from tonghop.vocabulary import ACCEPTED, DUPLICATE, LIVE, RECEIVED, REJECTED, utc
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +112,7 @@ def start_ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progr
              or (reprocess and known_ids[r.submission_id]["status"] != DUPLICATE)]
     arrivals = classify([Arrival(r.item, r.sha256, r.submission_id) for r in fresh], ledger_rows)
     with clock.stage("record"):
-        ctx.warehouse.register_files([_ledger_row(ctx.period, a) for a in arrivals
+        ctx.warehouse.register_files([_ledger_row(ctx, a) for a in arrivals
                                     if a.submission_id not in known_ids])
     to_process = {a.submission_id for a in arrivals if a.duplicate_of is None}
 
@@ -169,8 +168,8 @@ def start_ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progr
     return summary, annotations
 
 
-def _ledger_row(period: Period, a: Arrival) -> dict[str, Any]:
-    item = a.item
+def _ledger_row(ctx: PeriodContext, a: Arrival) -> dict[str, Any]:
+    item, period = a.item, ctx.period
     return {
         "submission_id": a.submission_id, "period_id": period.id, "submitted_for": item.submitted_for,
         "province_code": item.province_code, "source_key": item.key, "file_name": item.file_name,
@@ -178,6 +177,7 @@ def _ledger_row(period: Period, a: Arrival) -> dict[str, Any]:
         "received_at": utc(item.received_at),
         "on_time": period.on_time(item.received_at), "status": DUPLICATE if a.duplicate_of else RECEIVED,
         "duplicate_of": a.duplicate_of, "error_count": 0, "warning_count": 0, "annotated_path": None,
+        "map_edition": ctx.edition.id, "origin": LIVE,
     }
 
 

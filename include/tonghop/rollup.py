@@ -33,6 +33,7 @@ class CommuneStatus:
     accepted: bool
     with_warnings: bool
     on_time: bool
+    imported: bool = False  # every file it sent was imported from history (tonghop import), none live
 
 
 def _rate(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
@@ -68,12 +69,13 @@ def _aggregate(hierarchy: Hierarchy, frame: pd.DataFrame, columns: list[str]) ->
 def completeness(hierarchy: Hierarchy, period: Period, statuses: Iterable[CommuneStatus]) -> pd.DataFrame:
     status_list = list(statuses)
     frame = _placed(hierarchy, [s.code for s in status_list])
-    flags = ["expected", "received", "accepted", "accepted_with_warnings", "on_time"]
+    flags = ["expected", "received", "accepted", "accepted_with_warnings", "on_time", "imported"]
     frame["expected"] = 1
     frame["received"] = [int(s.received) for s in status_list]
     frame["accepted"] = [int(s.accepted) for s in status_list]
     frame["accepted_with_warnings"] = [int(s.with_warnings) for s in status_list]
     frame["on_time"] = [int(s.on_time) for s in status_list]
+    frame["imported"] = [int(s.imported) for s in status_list]
     agg = _aggregate(hierarchy, frame, flags)
     agg["rejected"] = agg["received"] - agg["accepted"]
     agg["missing"] = agg["expected"] - agg["received"]

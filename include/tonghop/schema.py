@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -37,8 +38,10 @@ LOG_TABLES = ("email_log", "run_log")
 FACT_TABLES = ("fact_households", "fact_deprivations", "fact_funding", "fact_outputs", "fact_completeness")
 
 TABLE_DOCS = {
-    "dim_unit": "Administrative units (the hierarchy used by the last consolidation): provinces, districts, "
-                "communes, with urban/rural area and validity dates.",
+    "dim_unit": "Administrative units of every map edition used: provinces, districts (three-level map), "
+                "communes, with urban/rural area and validity dates. A unit is map_edition + code.",
+    "map_correspondence": "The 2025 reform's old → new correspondence: which old provinces and communes make up "
+                          "each new one, with the share of the old unit that went to it.",
     "dim_period": "Reporting periods from the calendar with their windows and deadlines (local times stored in UTC).",
     "dim_component": "Programme components (projects and sub-projects) of the funding sheet.",
     "dim_indicator": "Indicators of the deprivation and output sheets.",
@@ -56,14 +59,23 @@ TABLE_DOCS = {
 }
 
 
+EDITION_COMMENT = "Map edition of the unit codes (dim_unit.map_edition): pre2025 (three levels) or 2025 (two levels)"
+
+
+def _edition_column(comment: str = EDITION_COMMENT, **kwargs: Any) -> sa.Column:
+    return sa.Column("map_edition", sa.String(16), nullable=False, comment=comment, **kwargs)
+
+
 def _fact_keys() -> list[sa.Column]:
     return [
         sa.Column("period_id", sa.String(32), primary_key=True, comment="Reporting period id, e.g. 2026-FY"),
-        sa.Column("unit_code", sa.String(16), primary_key=True, comment="GSO code of the unit (dim_unit.code)"),
+        sa.Column("unit_code", sa.String(16), primary_key=True,
+                  comment="GSO code of the unit in the period's map edition (dim_unit.code)"),
         sa.Column("area", sa.String(8), primary_key=True,
                   comment="total, urban (Khu vực thành thị) or rural (Khu vực nông thôn); communes: total"),
         sa.Column("unit_level", sa.String(16), nullable=False, comment="province, district or commune"),
         sa.Column("version", sa.Integer, nullable=False, comment="Publication version this row belongs to"),
+        _edition_column(),
     ]
 
 
@@ -121,6 +133,8 @@ def _fact_tables(md: sa.MetaData, spec: TemplateSpec) -> None:
             sa.Column("missing", sa.Integer, nullable=False, comment="Communes that sent nothing"),
             sa.Column("on_time", sa.Integer, nullable=False,
                       comment="Communes with a file received by the end of the deadline day"),
+            sa.Column("imported", sa.Integer, nullable=False, server_default="0",
+                      comment="Communes whose files were all imported from history (tonghop import), none sent live"),
             sa.Column("reporting_rate", RATE, comment="Tỷ lệ báo cáo: received / expected × 100"),
             sa.Column("on_time_rate", RATE, comment="Tỷ lệ báo cáo đúng hạn: on_time / expected × 100"),
             sa.Column("acceptance_rate", RATE, comment="accepted / expected × 100"),
@@ -145,7 +159,8 @@ def build_metadata(spec: TemplateSpec | None = None) -> sa.MetaData:
     md = sa.MetaData()
     sa.Table(
         "dim_unit", md,
-        sa.Column("code", sa.String(16), primary_key=True, comment="GSO code (mã đơn vị hành chính)"),
+        _edition_column("Map edition the unit belongs to (config/map_editions.yaml)", primary_key=True),
+        sa.Column("code", sa.String(16), primary_key=True, comment="GSO code (mã đơn vị hành chính) in that edition"),
         sa.Column("name", sa.Text, nullable=False, comment="Tên đơn vị, e.g. Xã An Hiệp"),
         sa.Column("level", sa.String(16), nullable=False, comment="province, district or commune"),
         sa.Column("parent_code", sa.String(16), comment="Code of the unit one level up"),
@@ -169,7 +184,21 @@ def build_metadata(spec: TemplateSpec | None = None) -> sa.MetaData:
                   comment="Last moment files are accepted (deadline + grace)"),
         sa.Column("district_deadline", sa.DateTime(timezone=True), comment="Hạn huyện báo cáo tỉnh"),
         sa.Column("province_deadline", sa.DateTime(timezone=True), comment="Hạn tỉnh báo cáo bộ"),
+        sa.Column("map_edition", sa.String(16), comment="Map edition in force on the commune deadline"),
         comment=TABLE_DOCS["dim_period"],
+    )
+    sa.Table(
+        "map_correspondence", md,
+        sa.Column("old_edition", sa.String(16), primary_key=True, comment="Map edition before the reform"),
+        sa.Column("new_edition", sa.String(16), primary_key=True, comment="Map edition after the reform"),
+        sa.Column("level", sa.String(16), primary_key=True, comment="province or commune"),
+        sa.Column("old_code", sa.String(16), primary_key=True, comment="Code of the old unit (old edition)"),
+        sa.Column("new_code", sa.String(16), primary_key=True, comment="Code of the new unit (new edition)"),
+        sa.Column("share", RATE, nullable=False,
+                  comment="Part of the old unit that went to the new one: 1 when whole; for a split old commune "
+                          "an estimate from the new communes' areas"),
+        sa.Column("is_whole", sa.Boolean, nullable=False, comment="The old unit went entirely into the new one"),
+        comment=TABLE_DOCS["map_correspondence"],
     )
     sa.Table(
         "dim_component", md,
@@ -202,6 +231,11 @@ def build_metadata(spec: TemplateSpec | None = None) -> sa.MetaData:
         sa.Column("source_version", sa.String(64), nullable=False, comment="File mtime or object ETag when recorded"),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, comment="When the file arrived (UTC)"),
         sa.Column("on_time", sa.Boolean, nullable=False, comment="Received by the end of the deadline day"),
+        _edition_column("Map edition of submitted_for and province_code (the period's edition)"),
+        sa.Column("origin", sa.String(16), nullable=False, server_default="live",
+                  comment="live (arrived in the inbox) or imported (history loaded with its real received time)"),
+        sa.Column("imported_by", sa.Text, comment="Who imported the file (imported files)"),
+        sa.Column("import_reason", sa.Text, comment="Why it was imported (imported files)"),
         sa.Column("status", sa.String(16), nullable=False,
                   comment="received (not processed yet), accepted, rejected, superseded or duplicate"),
         sa.Column("duplicate_of", sa.String(40), comment="For a byte-identical re-send: the original submission"),
@@ -241,6 +275,7 @@ def build_metadata(spec: TemplateSpec | None = None) -> sa.MetaData:
         sa.Column("run_id", sa.String(64), nullable=False, comment="Run that published it"),
         sa.Column("content_sha256", sa.String(64), nullable=False, comment="Hash of the published figures"),
         sa.Column("accepted_reports", sa.Integer, nullable=False, comment="Accepted commune reports it contains"),
+        _edition_column("Map edition the figures were consolidated on"),
         comment=TABLE_DOCS["publication"],
     )
     _fact_tables(md, spec)
@@ -268,21 +303,56 @@ def build_metadata(spec: TemplateSpec | None = None) -> sa.MetaData:
     return md
 
 
+HOUSEHOLD_SERIES_SUMS = ("total_households", "poor_start", "poor_end", "near_poor_start", "near_poor_end",
+                         "poor_ethnic_minority", "near_poor_ethnic_minority", "recently_exited")
+
+
+def _series_sql() -> str:
+    """v_households_series: every period's households on the post-reform units. Pre-reform figures go through
+    map_correspondence: exact sums for provinces and for communes made of whole old communes; a split old
+    commune's figures are apportioned by its share and the row is flagged is_estimated."""
+    native = ", ".join(f"h.{c}" for c in HOUSEHOLD_SERIES_SUMS)
+    mapped = ", ".join(f"CAST(ROUND(SUM(h.{c} * m.share)) AS BIGINT) AS {c}" for c in HOUSEHOLD_SERIES_SUMS)
+    return f"""
+SELECT h.period_id, p.name AS period_name, h.map_edition AS source_edition, u.map_edition, h.unit_code,
+       u.name AS unit_name, h.unit_level, h.area, h.reports, {native}, h.poor_rate, h.near_poor_rate,
+       0 AS is_estimated
+FROM fact_households h
+JOIN dim_unit u ON u.map_edition = h.map_edition AND u.code = h.unit_code
+JOIN dim_period p ON p.period_id = h.period_id
+WHERE h.unit_level IN ('province', 'commune')
+  AND h.map_edition IN (SELECT DISTINCT new_edition FROM map_correspondence)
+UNION ALL
+SELECT h.period_id, p.name AS period_name, h.map_edition AS source_edition, u.map_edition, m.new_code AS unit_code,
+       u.name AS unit_name, h.unit_level, h.area, SUM(h.reports) AS reports, {mapped},
+       100.0 * SUM(h.poor_end * m.share) / NULLIF(SUM(h.total_households * m.share), 0) AS poor_rate,
+       100.0 * SUM(h.near_poor_end * m.share) / NULLIF(SUM(h.total_households * m.share), 0) AS near_poor_rate,
+       MAX(CASE WHEN m.is_whole THEN 0 ELSE 1 END) AS is_estimated
+FROM fact_households h
+JOIN map_correspondence m ON m.old_edition = h.map_edition AND m.old_code = h.unit_code AND m.level = h.unit_level
+JOIN dim_unit u ON u.map_edition = m.new_edition AND u.code = m.new_code
+JOIN dim_period p ON p.period_id = h.period_id
+WHERE h.unit_level IN ('province', 'commune')
+GROUP BY h.period_id, p.name, h.map_edition, u.map_edition, m.new_code, u.name, h.unit_level, h.area
+"""
+
+
 # Stable views for BI tools (the BI role reads these and nothing else). Portable SQL: SQLite and PostgreSQL.
+# A unit is map_edition + code: every join to dim_unit matches both.
 VIEWS: dict[str, tuple[str, str]] = {
     "v_households": (
         ("Households and poverty rates of every unit (province, district, commune) and area, with names and the "
         "unit's reporting completeness."),
         """
-SELECT c.period_id, p.name AS period_name, c.unit_code, u.name AS unit_name, c.unit_level, u.province_code,
-       u.district_code, c.area, h.reports, h.reports_with_warnings, h.total_households,
+SELECT c.period_id, p.name AS period_name, c.map_edition, c.unit_code, u.name AS unit_name, c.unit_level,
+       u.province_code, u.district_code, c.area, h.reports, h.reports_with_warnings, h.total_households,
        h.poor_start, h.poor_exited, h.poor_returned, h.poor_new, h.poor_end, h.poor_rate,
        h.near_poor_start, h.near_poor_exited, h.near_poor_returned, h.near_poor_new, h.near_poor_end,
        h.near_poor_rate, h.poor_ethnic_minority, h.near_poor_ethnic_minority, h.recently_exited,
        c.expected, c.received, c.accepted, c.on_time, c.reporting_rate, c.on_time_rate, c.is_partial,
        c.version
 FROM fact_completeness c
-JOIN dim_unit u ON u.code = c.unit_code
+JOIN dim_unit u ON u.map_edition = c.map_edition AND u.code = c.unit_code
 JOIN dim_period p ON p.period_id = c.period_id
 LEFT JOIN fact_households h ON h.period_id = c.period_id AND h.unit_code = c.unit_code AND h.area = c.area
 """),
@@ -290,11 +360,12 @@ LEFT JOIN fact_households h ON h.period_id = c.period_id AND h.unit_code = c.uni
         "One row per period × province × area: households, rates and completeness.",
         "SELECT * FROM v_households WHERE unit_level = 'province'"),
     "v_district_ranking": (
-        "Districts ranked within their province by poverty rate (1 = highest), with completeness.",
+        ("Districts ranked within their province by poverty rate (1 = highest), with completeness "
+         "(three-level map periods only: the 2025 map has no districts)."),
         """
-SELECT period_id, period_name, province_code, unit_code AS district_code, unit_name AS district_name,
-       total_households, poor_end, poor_rate, near_poor_end, near_poor_rate, reporting_rate, on_time_rate,
-       is_partial,
+SELECT period_id, period_name, map_edition, province_code, unit_code AS district_code,
+       unit_name AS district_name, total_households, poor_end, poor_rate, near_poor_end, near_poor_rate,
+       reporting_rate, on_time_rate, is_partial,
        RANK() OVER (PARTITION BY period_id, province_code ORDER BY poor_rate DESC) AS poverty_rank
 FROM v_households
 WHERE unit_level = 'district' AND area = 'total' AND poor_rate IS NOT NULL
@@ -302,36 +373,41 @@ WHERE unit_level = 'district' AND area = 'total' AND poor_rate IS NOT NULL
     "v_reporting_completeness": (
         "Reporting completeness and timeliness of every unit and area.",
         """
-SELECT c.period_id, p.name AS period_name, p.commune_deadline, c.unit_code, u.name AS unit_name, c.unit_level,
-       u.province_code, u.district_code, c.area, c.expected, c.received, c.accepted, c.accepted_with_warnings,
-       c.rejected, c.missing, c.on_time, c.reporting_rate, c.on_time_rate, c.acceptance_rate, c.is_partial,
-       c.version
+SELECT c.period_id, p.name AS period_name, p.commune_deadline, c.map_edition, c.unit_code, u.name AS unit_name,
+       c.unit_level, u.province_code, u.district_code, c.area, c.expected, c.received, c.accepted,
+       c.accepted_with_warnings, c.rejected, c.missing, c.on_time, c.imported, c.reporting_rate, c.on_time_rate,
+       c.acceptance_rate, c.is_partial, c.version
 FROM fact_completeness c
-JOIN dim_unit u ON u.code = c.unit_code
+JOIN dim_unit u ON u.map_edition = c.map_edition AND u.code = c.unit_code
 JOIN dim_period p ON p.period_id = c.period_id
 """),
     "v_funding_disbursement": (
         "Funding by programme component (million VND) and disbursement rate, for every unit and area.",
         """
-SELECT f.period_id, p.name AS period_name, f.unit_code, u.name AS unit_name, f.unit_level, u.province_code,
-       u.district_code, f.area, f.component, COALESCE(d.label, 'Tổng cộng') AS component_label,
+SELECT f.period_id, p.name AS period_name, f.map_edition, f.unit_code, u.name AS unit_name, f.unit_level,
+       u.province_code, u.district_code, f.area, f.component, COALESCE(d.label, 'Tổng cộng') AS component_label,
        f.eligible_units, f.carried_over, f.alloc_central, f.alloc_local, f.mobilised,
        f.disb_central, f.disb_local, f.disb_mobilised, f.disbursement_rate, f.version
 FROM fact_funding f
-JOIN dim_unit u ON u.code = f.unit_code
+JOIN dim_unit u ON u.map_edition = f.map_edition AND u.code = f.unit_code
 JOIN dim_period p ON p.period_id = f.period_id
 LEFT JOIN dim_component d ON d.component = f.component
 """),
     "v_findings": (
         "Every finding with its file, commune and period: what the communes got wrong, over time.",
         """
-SELECT s.period_id, s.submitted_for AS commune_code, u.name AS commune_name, u.district_code, u.province_code,
-       s.file_name, s.received_at, s.status, f.check_id, f.severity, f.sheet, f.cell, f.label, f.value,
-       f.expected, f.message
+SELECT s.period_id, s.map_edition, s.submitted_for AS commune_code, u.name AS commune_name, u.district_code,
+       u.province_code, s.file_name, s.received_at, s.origin, s.status, f.check_id, f.severity, f.sheet, f.cell,
+       f.label, f.value, f.expected, f.message
 FROM finding f
 JOIN submission s ON s.submission_id = f.submission_id
-LEFT JOIN dim_unit u ON u.code = s.submitted_for
+LEFT JOIN dim_unit u ON u.map_edition = s.map_edition AND u.code = s.submitted_for
 """),
+    "v_households_series": (
+        ("Households of every period on the post-reform units (provinces and communes of the 2025 map): "
+         "pre-reform figures summed through map_correspondence, exact for provinces and merged communes, "
+         "is_estimated = 1 where an old commune was split."),
+        _series_sql()),
 }
 
 

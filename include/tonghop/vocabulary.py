@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 # A received file's state in the ledger (table `submission`, column `status`); see tonghop.ledger.
 RECEIVED, ACCEPTED, REJECTED, SUPERSEDED, DUPLICATE = "received", "accepted", "rejected", "superseded", "duplicate"
 FINAL_STATES = (ACCEPTED, REJECTED, SUPERSEDED, DUPLICATE)
+# Where a file came from (column `origin`): the inbox, or history loaded with its real received time.
+LIVE, IMPORTED = "live", "imported"
 
 # A commune's reporting status in a published period, as officers see it (ACCEPTED and REJECTED as above).
 NOT_RECEIVED, ACCEPTED_WITH_WARNINGS = "not_received", "accepted_with_warnings"

@@ -235,12 +235,13 @@ class Warehouse:
 
     def publish_period(self, period_id: str, facts: Mapping[str, pd.DataFrame], statuses: Mapping[str, str],
                        reference: Mapping[str, Sequence[Mapping[str, Any]]], run_id: str,
-                       now: dt.datetime | None = None) -> Publication:
+                       now: dt.datetime | None = None, map_edition: str = "") -> Publication:
         """Publish a period's figures in one transaction: readers see the old version or the new, never half.
 
         When the figures differ from the latest version, that version's rows move to the *_history tables and
         a new version is recorded in `publication`; identical figures publish nothing new. `reference`
-        replaces the dimension tables (dim_unit, dim_period, dim_component, dim_indicator)."""
+        replaces the dimension tables (dim_unit of every map edition, dim_period, dim_component, dim_indicator,
+        map_correspondence). `map_edition`: the map the figures were consolidated on."""
         tables = self.tables
         submission, publication = tables["submission"], tables["publication"]
         digest = content_hash(facts)
@@ -267,6 +268,7 @@ class Warehouse:
                 households = facts.get("fact_households", pd.DataFrame())
                 accepted = int((households["unit_level"] == "commune").sum()) if not households.empty else 0
                 conn.execute(publication.insert().values(period_id=period_id, version=version, run_id=run_id,
+                                                         map_edition=map_edition,
                                                          content_sha256=digest, accepted_reports=accepted,
                                                          published_at=now or dt.datetime.now(dt.UTC)))
             for name, rows in reference.items():
