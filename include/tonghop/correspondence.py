@@ -18,7 +18,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tonghop.hierarchy import TWO_LEVEL_SOURCE, HierarchyError, packaged_database, vietnamadminunits_data
+from tonghop.hierarchy import (
+    TWO_LEVEL_SOURCE,
+    Hierarchy,
+    HierarchyError,
+    packaged_database,
+    vietnamadminunits_data,
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,28 @@ class Correspondence:
         return [{"old_edition": self.old_edition, "new_edition": self.new_edition, "level": x.level,
                  "old_code": x.old_code, "new_code": x.new_code, "share": x.share, "is_whole": x.whole}
                 for x in self.links]
+
+
+@dataclass(frozen=True)
+class RetiredUnit:
+    """A commune code of the previous map that no longer exists in the period's map, for the messages."""
+
+    former: str  # "Xã An Hiệp, Huyện Ba Tri, Tỉnh Bến Tre"
+    successor: str  # "Xã Tân Thủy (mã 29107), Tỉnh Vĩnh Long"
+
+
+def retired_units(correspondence: Correspondence, old: Hierarchy, new: Hierarchy) -> dict[str, RetiredUnit]:
+    """Old commune codes absent from the new map → what they became (the largest share first)."""
+    out = {}
+    for unit in old.reporting_units():
+        if unit.code in new:
+            continue
+        links = sorted(correspondence.successors(unit.code), key=lambda x: -x.share)
+        names = [f"{new[x.new_code].name} (mã {x.new_code}), {new.path_names(x.new_code).rpartition(', ')[2]}"
+                 for x in links if x.new_code in new]
+        if names:
+            out[unit.code] = RetiredUnit(old.path_names(unit.code), " và ".join(names))
+    return out
 
 
 def _packaged_links() -> list[Link]:

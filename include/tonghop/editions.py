@@ -29,7 +29,6 @@ class MapEdition:
     in_force_from: dt.date | None
     in_force_until: dt.date | None
     source: str
-    template_version: str
 
     def in_force_on(self, day: dt.date) -> bool:
         if self.in_force_from and day < self.in_force_from:
@@ -88,8 +87,7 @@ class Editions:
 def _replace_source(edition: MapEdition, source: str | None) -> MapEdition:
     if not source:
         return edition
-    return MapEdition(edition.id, edition.name, edition.in_force_from, edition.in_force_until, source,
-                      edition.template_version)
+    return MapEdition(edition.id, edition.name, edition.in_force_from, edition.in_force_until, source)
 
 
 def _date(value: object) -> dt.date | None:
@@ -115,8 +113,7 @@ def load_editions(path: Path | str, overrides: str | None = None) -> Editions:
             editions.append(MapEdition(
                 id=str(spec["id"]), name=str(spec["name"]),
                 in_force_from=_date(spec.get("in_force_from")), in_force_until=_date(spec.get("in_force_until")),
-                source=_relative(path.parent, str(spec["source"])),
-                template_version=str(spec["template_version"])))
+                source=_relative(path.parent, str(spec["source"]))))
         except KeyError as exc:
             raise EditionError(f"{path}: an edition lacks {exc}") from None
     if not editions:

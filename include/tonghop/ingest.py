@@ -27,7 +27,7 @@ from tonghop.parse import ParsedReport
 from tonghop.period import PeriodContext, Progress, Stopwatch, no_progress, run_directory
 from tonghop.reader import read_files
 from tonghop.spec import TemplateSpec
-from tonghop.validate import BatchValidator, History
+from tonghop.validate import H1_FIELDS, HISTORY_FIELDS, BatchValidator, History
 from tonghop.vocabulary import ACCEPTED, DUPLICATE, LIVE, RECEIVED, REJECTED, utc
 
 log = logging.getLogger(__name__)
@@ -63,16 +63,38 @@ def _report_row(spec: TemplateSpec, report: ParsedReport) -> dict[str, Any]:
 
 
 def history_for(ctx: PeriodContext, communes: Sequence[str]) -> History:
-    """The same communes' accepted reports of the previous period, from the warehouse."""
+    """The same communes' accepted reports of the previous period, from the warehouse. When the previous
+    period ran on the map before a reform, a commune's previous figures are the sums of its predecessors'
+    (all of them must have an accepted report); a split predecessor counts with its share, an estimate."""
     previous = ctx.calendar.previous(ctx.period)
     if previous is None:
         return History()
-    return History(
-        period_id=previous.id,
-        reports=ctx.warehouse.read_accepted_reports(previous.id, communes),
-        is_first_half_of_same_year=previous.kind == "H1" and ctx.period.kind == "FY"
-        and previous.year == ctx.period.year,
-    )
+    same_year_h1 = previous.kind == "H1" and ctx.period.kind == "FY" and previous.year == ctx.period.year
+    before = ctx.settings.edition_for(previous).id
+    if before == ctx.edition.id:
+        return History(period_id=previous.id, reports=ctx.warehouse.read_accepted_reports(previous.id, communes),
+                       is_first_half_of_same_year=same_year_h1)
+    correspondence = ctx.correspondence
+    if correspondence is None or correspondence.old_edition != before:
+        return History(period_id=previous.id)  # no known way across: nothing to compare with
+    links = {c: correspondence.predecessors(c) for c in communes}
+    old_reports = ctx.warehouse.read_accepted_reports(previous.id, sorted({x.old_code for ls in links.values()
+                                                                           for x in ls}))
+    old_map = ctx.settings.editions.hierarchy(before)
+    reports, labels, estimated = {}, {}, set()
+    for commune, predecessors in links.items():
+        if not predecessors or any(x.old_code not in old_reports for x in predecessors):
+            continue
+        reports[commune] = {key: round(sum(x.share * (old_reports[x.old_code].get(key) or 0) for x in predecessors))
+                            for key in (*HISTORY_FIELDS, *H1_FIELDS)}
+        names = ", ".join(old_map[x.old_code].name if x.old_code in old_map else x.old_code for x in predecessors)
+        whole = all(x.whole for x in predecessors)
+        labels[commune] = (f"{previous.id}, cộng các xã trước sắp xếp: {names}" if whole else
+                           f"{previous.id}, ước tính từ các xã trước sắp xếp theo tỷ lệ diện tích: {names}")
+        if not whole:
+            estimated.add(commune)
+    return History(period_id=previous.id, reports=reports, is_first_half_of_same_year=same_year_h1,
+                   labels=labels, estimated=frozenset(estimated))
 
 
 def ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progress = no_progress,
@@ -131,7 +153,7 @@ def start_ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progr
         docs_dir = None
         if run_dir and parsed:
             docs_dir = ctx.outputs.local_dir(f"{run_dir}/data_docs") or Path(scratch)
-        validator = BatchValidator(spec, ctx.hierarchy, ctx.settings.expectations_dir)
+        validator = BatchValidator(spec, ctx.hierarchy, ctx.settings.expectations_dir, ctx.retired)
         validation, parsed = validate_contained(validator, ctx.period, parsed, history, docs_dir)
         docs_uri = ctx.outputs.write_tree(f"{run_dir}/data_docs", docs_dir) + "/index.html" if docs_dir else None
     findings = structural + validation.findings

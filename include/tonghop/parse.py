@@ -128,6 +128,8 @@ def _normal(text: Any) -> str:
 def _layout_changes(spec: TemplateSpec, sheets: dict[str, list[list[Any]]]) -> list[str]:
     """Header and row labels that are not where the template put them (a column or row was inserted)."""
     changes = []
+    # Rows some template version leaves out (the district rows of 2.0) may be empty.
+    optional = {(f.sheet, f.row) for v in spec.versions for f in spec.fields if f.key in v.omits}
     for section in spec.sections:
         rows = sheets[section.sheet]
         expected = dict(section.headers)
@@ -137,7 +139,10 @@ def _layout_changes(spec: TemplateSpec, sheets: dict[str, list[list[Any]]]) -> l
         for ref, text in expected.items():
             letters = "".join(ch for ch in ref if ch.isalpha())
             position = (int(ref[len(letters):]) - 1, column_index_from_string(letters) - 1)
-            if _normal(_cell_value(rows, position)) != _normal(text):
+            found_text = _normal(_cell_value(rows, position))
+            if not found_text and (section.sheet, position[0] + 1) in optional:
+                continue
+            if found_text != _normal(text):
                 found = _cell_value(rows, position)
                 changes.append(f"trang «{section.sheet}» ô {ref} phải là «{text}» nhưng ghi «{found or ''}»")
     return changes

@@ -13,7 +13,7 @@ from typing import Any
 
 from tonghop.calendar import Calendar, Period, load_calendar
 from tonghop.config import Settings
-from tonghop.correspondence import Correspondence, load_correspondence
+from tonghop.correspondence import Correspondence, RetiredUnit, load_correspondence, retired_units
 from tonghop.editions import MapEdition
 from tonghop.findings import Check, load_catalogue
 from tonghop.hierarchy import Hierarchy
@@ -71,6 +71,14 @@ class PeriodContext:
         if spec is None or spec.new != self.edition.id:
             return None
         return load_correspondence(spec.source, spec.old, spec.new)
+
+    @functools.cached_property
+    def retired(self) -> dict[str, RetiredUnit]:
+        """Commune codes of the previous map that are gone from this period's map, with what they became."""
+        if self.correspondence is None:
+            return {}
+        old = self.settings.editions.hierarchy(self.correspondence.old_edition)
+        return retired_units(self.correspondence, old, self.hierarchy)
 
     @functools.cached_property
     def warehouse(self) -> Warehouse:

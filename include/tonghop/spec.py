@@ -7,6 +7,7 @@ no other module knows a cell address.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,10 +138,16 @@ class Section:
 
 
 @dataclass(frozen=True)
+class TemplateVersion:
+    version: str
+    map_levels: tuple[str, ...]  # the levels of the map it is made for
+    omits: frozenset[str] = frozenset()  # field keys it does not have
+
+
+@dataclass(frozen=True)
 class TemplateSpec:
     template_id: str
-    version: str
-    supported_versions: tuple[str, ...]
+    versions: tuple[TemplateVersion, ...]
     title: str
     property_name: str
     sections: tuple[Section, ...]
@@ -151,6 +158,25 @@ class TemplateSpec:
     @functools.cached_property
     def by_key(self) -> dict[str, Field]:
         return {f.key: f for f in self.fields}
+
+    @property
+    def supported_versions(self) -> tuple[str, ...]:
+        return tuple(v.version for v in self.versions)
+
+    @property
+    def version(self) -> str:
+        """The newest version."""
+        return self.versions[-1].version
+
+    def version_for(self, map_levels: Sequence[str]) -> TemplateVersion:
+        """The version made for a map with these levels (a period's map edition)."""
+        for v in self.versions:
+            if v.map_levels == tuple(map_levels):
+                return v
+        raise ValueError(f"template spec: no version for a map with levels {tuple(map_levels)}")
+
+    def omitted(self, version: str) -> frozenset[str]:
+        return next((v.omits for v in self.versions if v.version == version), frozenset())
 
     def section(self, key: str) -> Section:
         for s in self.sections:
@@ -288,8 +314,8 @@ def load_spec(path: Path | str = SPEC_PATH) -> TemplateSpec:
     t = raw["template"]
     return TemplateSpec(
         template_id=t["id"],
-        version=str(t["version"]),
-        supported_versions=tuple(str(v) for v in t["supported_versions"]),
+        versions=tuple(TemplateVersion(str(v), tuple(d["map_levels"]), frozenset(d.get("omits", ())))
+                       for v, d in t["versions"].items()),
         title=t["title"],
         property_name=t["property_name"],
         sections=sections,

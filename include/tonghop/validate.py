@@ -29,6 +29,7 @@ import pandas as pd
 import yaml
 
 from tonghop.calendar import Period
+from tonghop.correspondence import RetiredUnit
 from tonghop.findings import Check, Finding, load_catalogue, make_finding
 from tonghop.hierarchy import Hierarchy
 from tonghop.inbox import InboxFile
@@ -109,10 +110,15 @@ class History:
     period_id: str | None = None
     reports: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # commune → values
     is_first_half_of_same_year: bool = False
+    # Across a map reform: how each commune's previous figures were made (shown in the messages), and the
+    # communes whose previous figures are estimates (a predecessor was split): no equality checks for those.
+    labels: Mapping[str, str] = field(default_factory=dict)
+    estimated: frozenset[str] = frozenset()
 
 
 def reports_frame(spec: TemplateSpec, hierarchy: Hierarchy, period: Period,
-                  items: Sequence[tuple[InboxFile, ParsedReport]], history: History) -> pd.DataFrame:
+                  items: Sequence[tuple[InboxFile, ParsedReport]], history: History,
+                  retired: Mapping[str, RetiredUnit] | None = None) -> pd.DataFrame:
     """One row per report: numeric fields straight from the parser's arrays, then lookups and history."""
     reports = [report for _, report in items]
     files = [item for item, _ in items]
@@ -125,10 +131,18 @@ def reports_frame(spec: TemplateSpec, hierarchy: Hierarchy, period: Period,
         if not f.is_numeric:
             columns[f.key] = [r.values.get(f.key) for r in reports]
     for level, key in LEVEL_CODE_FIELDS.items():
-        columns[key] = [hierarchy.canonical_code(r.values.get(key), level) if level in hierarchy.levels
-                        else (r.values.get(key) or None) for r in reports]
+        # A level the period's map does not have (districts since 2025) has nothing to check.
+        columns[key] = ([hierarchy.canonical_code(r.values.get(key), level) for r in reports]
+                        if level in hierarchy.levels else [None] * len(reports))
     known = [c in hierarchy and hierarchy[c].level == hierarchy.leaf_level for c in columns["commune_code"]]
     columns["commune_known"] = known
+    gone = [None if k else (retired or {}).get(c or "") for c, k in zip(columns["commune_code"], known, strict=True)]
+    columns["commune_retired"] = [g is not None for g in gone]
+    columns["commune_former"] = [g.former if g else None for g in gone]
+    columns["commune_successor"] = [g.successor if g else None for g in gone]
+    version = spec.version_for(hierarchy.levels).version
+    columns["expected_template_version"] = [version] * len(reports)
+    columns["template_fits_map"] = [r.values.get("template_version") == version for r in reports]
     for level in ("district", "province"):
         columns[f"expected_{level}_code"] = [hierarchy.ancestor(c, level) if k else None
                                              for c, k in zip(columns["commune_code"], known, strict=True)]
@@ -137,11 +151,14 @@ def reports_frame(spec: TemplateSpec, hierarchy: Hierarchy, period: Period,
     columns["received_in_window"] = [period.accepts_at(i.received_at) for i in files]
     columns["received_at_local"] = [local_time_words(i.received_at, tz) for i in files]
     previous = [history.reports.get(i.submitted_for or "", {}) for i in files]
-    columns["prev_period_id"] = [history.period_id if p else None for p in previous]
+    columns["prev_period_id"] = [history.labels.get(i.submitted_for or "", history.period_id) if p else None
+                                 for i, p in zip(files, previous, strict=True)]
     for key in HISTORY_FIELDS:
         columns[f"prev_{key}"] = np.array([_number(spec.by_key[key], p.get(key)) for p in previous])
+    exact = [p if (i.submitted_for or "") not in history.estimated else {} for i, p in zip(files, previous,
+                                                                                          strict=True)]
     for key in H1_FIELDS:
-        columns[f"h1_{key}"] = (np.array([_number(spec.by_key[key], p.get(key)) for p in previous])
+        columns[f"h1_{key}"] = (np.array([_number(spec.by_key[key], p.get(key)) for p in exact])
                                 if history.is_first_half_of_same_year else np.full(len(reports), np.nan))
     return pd.concat([pd.DataFrame(columns), frame], axis=1)
 
@@ -226,9 +243,11 @@ def _grid_key(section: Section, row: str, column: str) -> str:
 class BatchValidator:
     """Runs every suite over a batch and turns failures into findings."""
 
-    def __init__(self, spec: TemplateSpec, hierarchy: Hierarchy, expectations_dir: Path) -> None:
+    def __init__(self, spec: TemplateSpec, hierarchy: Hierarchy, expectations_dir: Path,
+                 retired: Mapping[str, RetiredUnit] | None = None) -> None:
         self.spec = spec
         self.hierarchy = hierarchy
+        self.retired = retired or {}
         self.expectations_dir = Path(expectations_dir)
         self.catalogue: dict[str, Check] = load_catalogue(self.expectations_dir)
         self.suites = load_suites(self.expectations_dir)
@@ -236,7 +255,7 @@ class BatchValidator:
 
     def frames(self, period: Period, items: Sequence[tuple[InboxFile, ParsedReport]],
                history: History) -> dict[str, pd.DataFrame]:
-        reports = reports_frame(self.spec, self.hierarchy, period, items, history)
+        reports = reports_frame(self.spec, self.hierarchy, period, items, history, self.retired)
         frames = {"reports": reports, "fields": fields_frame(self.spec, [r for _, r in items])}
         for suite in self.suites:
             if suite.frame not in frames:

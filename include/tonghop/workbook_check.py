@@ -13,6 +13,7 @@ from tonghop.config import Settings
 from tonghop.findings import Finding, load_catalogue, make_finding
 from tonghop.inbox import InboxFile
 from tonghop.parse import ParsedReport
+from tonghop.period import PeriodContext
 from tonghop.reader import read_paths
 from tonghop.spec import load_spec
 from tonghop.validate import BatchValidator
@@ -49,8 +50,8 @@ def check_workbooks(settings: Settings, paths: Sequence[Path], period_id: str | 
         by_period[pid].append((item, report))
     path_of = {str(p): p for p in paths}
     for pid, items in by_period.items():
-        period = calendar.get(pid)
-        validator = BatchValidator(spec, settings.hierarchy_for(period), settings.expectations_dir)
-        for finding in validator.validate(period, items).findings:
+        ctx = PeriodContext.open(settings, pid)
+        validator = BatchValidator(spec, ctx.hierarchy, settings.expectations_dir, ctx.retired)
+        for finding in validator.validate(ctx.period, items).findings:
             results[path_of[finding.submission_id]].append(finding)
     return list(results.items())
