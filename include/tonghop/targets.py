@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tonghop.editions import Editions
 
 ON_TRACK, OFF_TRACK = "Đạt", "Chưa đạt"
 
@@ -19,6 +22,7 @@ class Target:
     poor_rate_max: float | None = None
     near_poor_rate_max: float | None = None
     poor_rate_cut_min: float | None = None
+    map_edition: str | None = None  # the map the unit code belongs to (tonghop.editions)
 
     def describe(self) -> str:
         """The target as an official reads it, e.g. '≤ 3,00%; giảm ≥ 0,50 điểm %/năm'."""
@@ -88,18 +92,26 @@ def _years(value: Any) -> tuple[int, int]:
     return int(first), int(last or first)
 
 
-def load_targets(path: Path | None) -> Targets:
-    """The targets file; a missing file means no targets (nothing is judged)."""
+def load_targets(path: Path | None, editions: Editions | None = None, edition: str | None = None) -> Targets:
+    """The targets of the units of map edition `edition` (all targets when None); a missing file means no
+    targets (nothing is judged). A unit code names a unit of one edition: an entry's `map_edition` says which,
+    by default the edition in force on 1 January of its first year."""
     if path is None or not path.exists():
         return Targets([])
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    known = {f.name for f in dataclasses.fields(Target)} - {"unit", "first_year", "last_year"}
+    known = {f.name for f in dataclasses.fields(Target)} - {"unit", "first_year", "last_year", "map_edition"}
     targets = []
     for entry in data.get("targets") or []:
-        unknown = set(entry) - known - {"unit", "years"}
+        unknown = set(entry) - known - {"unit", "years", "map_edition"}
         if unknown:
             raise ValueError(f"{path}: unknown target keys {sorted(unknown)} for unit {entry.get('unit')}")
         first, last = _years(entry["years"])
+        on_map = entry.get("map_edition")
+        if on_map is None and editions is not None:
+            on_map = editions.on(dt.date(first, 1, 1)).id
+        if edition is not None and on_map is not None and str(on_map) != edition:
+            continue
         targets.append(Target(unit=str(entry["unit"]), first_year=first, last_year=last,
+                              map_edition=None if on_map is None else str(on_map),
                               **{k: float(v) for k, v in entry.items() if k in known}))
     return Targets(targets)

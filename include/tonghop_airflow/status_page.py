@@ -152,13 +152,16 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
 
     @app.get("/charts/{kind}.png")
     def chart(user: User, kind: str, period: str, unit: str) -> Response:
+        from tonghop.calendar import load_calendar
         from tonghop.charts import CHARTS
         from tonghop.targets import load_targets
 
         if kind not in CHARTS:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "Không có biểu đồ này")
         settings, warehouse, _ = context()
-        png = CHARTS[kind](_load(warehouse, period, unit), load_targets(settings.targets_path))
+        data = _load(warehouse, period, unit)
+        on_map = settings.edition_for(load_calendar(settings.calendar_path).get(period)).id
+        png = CHARTS[kind](data, load_targets(settings.targets_path, settings.editions, on_map))
         return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
 
     def _submission(warehouse: Warehouse, submission_id: str) -> dict[str, Any]:
