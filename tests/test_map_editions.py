@@ -185,7 +185,7 @@ def test_new_province_series_equals_the_three_old_provinces_exactly(across):
                u=merged)
     assert m["is_estimated"] == 0
     assert m["total_households"] == sum(h1[o]["total_households"] for o in across["whole"][merged])
-    split = sorted(c for c in across["split_into"] if c in across["fy"])[0]
+    split = min(c for c in across["split_into"] if c in across["fy"])
     s, = _rows(settings, "SELECT * FROM v_households_series WHERE period_id = '2025-H1' AND unit_code = :u",
                u=split)
     assert s["is_estimated"] == 1
