@@ -10,12 +10,87 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from tonghop.schema import create_views, drop_views
-
 revision = '0001'
 down_revision = None
 branch_labels = None
 depends_on = None
+
+# The BI views as this revision made them (a revision is a snapshot: later revisions change them, and
+# migrating a new database passes through this one first).
+VIEWS_0001: dict[str, tuple[str, str]] = {
+    "v_households": (
+        ("Households and poverty rates of every unit (province, district, commune) and area, with names and the "
+        "unit's reporting completeness."),
+        """
+SELECT c.period_id, p.name AS period_name, c.unit_code, u.name AS unit_name, c.unit_level, u.province_code,
+       u.district_code, c.area, h.reports, h.reports_with_warnings, h.total_households,
+       h.poor_start, h.poor_exited, h.poor_returned, h.poor_new, h.poor_end, h.poor_rate,
+       h.near_poor_start, h.near_poor_exited, h.near_poor_returned, h.near_poor_new, h.near_poor_end,
+       h.near_poor_rate, h.poor_ethnic_minority, h.near_poor_ethnic_minority, h.recently_exited,
+       c.expected, c.received, c.accepted, c.on_time, c.reporting_rate, c.on_time_rate, c.is_partial,
+       c.version
+FROM fact_completeness c
+JOIN dim_unit u ON u.code = c.unit_code
+JOIN dim_period p ON p.period_id = c.period_id
+LEFT JOIN fact_households h ON h.period_id = c.period_id AND h.unit_code = c.unit_code AND h.area = c.area
+"""),
+    "v_province_summary": (
+        "One row per period × province × area: households, rates and completeness.",
+        "SELECT * FROM v_households WHERE unit_level = 'province'"),
+    "v_district_ranking": (
+        "Districts ranked within their province by poverty rate (1 = highest), with completeness.",
+        """
+SELECT period_id, period_name, province_code, unit_code AS district_code, unit_name AS district_name,
+       total_households, poor_end, poor_rate, near_poor_end, near_poor_rate, reporting_rate, on_time_rate,
+       is_partial,
+       RANK() OVER (PARTITION BY period_id, province_code ORDER BY poor_rate DESC) AS poverty_rank
+FROM v_households
+WHERE unit_level = 'district' AND area = 'total' AND poor_rate IS NOT NULL
+"""),
+    "v_reporting_completeness": (
+        "Reporting completeness and timeliness of every unit and area.",
+        """
+SELECT c.period_id, p.name AS period_name, p.commune_deadline, c.unit_code, u.name AS unit_name, c.unit_level,
+       u.province_code, u.district_code, c.area, c.expected, c.received, c.accepted, c.accepted_with_warnings,
+       c.rejected, c.missing, c.on_time, c.reporting_rate, c.on_time_rate, c.acceptance_rate, c.is_partial,
+       c.version
+FROM fact_completeness c
+JOIN dim_unit u ON u.code = c.unit_code
+JOIN dim_period p ON p.period_id = c.period_id
+"""),
+    "v_funding_disbursement": (
+        "Funding by programme component (million VND) and disbursement rate, for every unit and area.",
+        """
+SELECT f.period_id, p.name AS period_name, f.unit_code, u.name AS unit_name, f.unit_level, u.province_code,
+       u.district_code, f.area, f.component, COALESCE(d.label, 'Tổng cộng') AS component_label,
+       f.eligible_units, f.carried_over, f.alloc_central, f.alloc_local, f.mobilised,
+       f.disb_central, f.disb_local, f.disb_mobilised, f.disbursement_rate, f.version
+FROM fact_funding f
+JOIN dim_unit u ON u.code = f.unit_code
+JOIN dim_period p ON p.period_id = f.period_id
+LEFT JOIN dim_component d ON d.component = f.component
+"""),
+    "v_findings": (
+        "Every finding with its file, commune and period: what the communes got wrong, over time.",
+        """
+SELECT s.period_id, s.submitted_for AS commune_code, u.name AS commune_name, u.district_code, u.province_code,
+       s.file_name, s.received_at, s.status, f.check_id, f.severity, f.sheet, f.cell, f.label, f.value,
+       f.expected, f.message
+FROM finding f
+JOIN submission s ON s.submission_id = f.submission_id
+LEFT JOIN dim_unit u ON u.code = s.submitted_for
+"""),
+}
+
+
+def create_views(execute) -> None:
+    for name, (_, sql) in VIEWS_0001.items():
+        execute(f"CREATE VIEW {name} AS {sql.strip()}")
+
+
+def drop_views(execute) -> None:
+    for name in reversed(list(VIEWS_0001)):
+        execute(f"DROP VIEW IF EXISTS {name}")
 
 
 def upgrade() -> None:

@@ -81,8 +81,14 @@ def _period_editions() -> None:
                      .values(map_edition=editions.on(local_day).id))
 
 
+def _drop_views_0001() -> None:
+    for name in ("v_findings", "v_funding_disbursement", "v_reporting_completeness", "v_district_ranking",
+                 "v_province_summary", "v_households"):
+        op.execute(f"DROP VIEW IF EXISTS {name}")
+
+
 def upgrade() -> None:
-    drop_views(op.execute)
+    _drop_views_0001()
     _rebuild_dim_unit(True, TABLE_DOCS["dim_unit"])
     op.add_column("dim_period", sa.Column("map_edition", sa.String(16),
                                           comment="Map edition in force on the commune deadline"))
