@@ -12,7 +12,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
 DEMO_PERIOD ?= 2026-FY
-DEMO_UNIT ?= 83
+DEMO_UNIT ?= 86
 DEMO_HOME := $(CURDIR)/var/demo
 
 .PHONY: install demo test test-quick lint browser up airflow-ui bench requirements clean
@@ -31,7 +31,8 @@ $(AIRFLOW_HOME)/.migrated: $(STAMP)
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/migrate.log 2>&1 || (tail -n 40 $(AIRFLOW_HOME)/migrate.log; exit 1)
 	touch $@
 
-## demo: sample province (Bến Tre) with a few mistakes → the real DAG → consolidated table
+## demo: sample province (Tỉnh Vĩnh Long, two-level map) with a few mistakes → the real DAG → consolidated table
+## (a pre-reform period with districts: make demo DEMO_PERIOD=2024-FY DEMO_UNIT=83)
 demo: $(STAMP) $(AIRFLOW_HOME)/.migrated
 	rm -rf $(DEMO_HOME)
 	TONGHOP_HOME=$(DEMO_HOME) $(BIN)/tonghop sample --period $(DEMO_PERIOD) --unit $(DEMO_UNIT) \
