@@ -14,6 +14,14 @@ BI tools read the **views** (stable names; the `tonghop_bi` role may read nothin
 `_history` hold earlier publication versions with the same columns as their table. Amounts are in million
 VND (*triệu đồng*) with 3 decimals; rates are percentages; times are stored in UTC. Vietnamese labels are
 the workbook's (for `report`, the sheet and cell of each field).
+
+**Map editions.** A unit is `map_edition` + code: periods due before 1 July 2025 use edition `pre2025`
+(province → district → commune), later ones edition `2025` (province → commune), and most codes exist in
+both, naming different territories. Every table with unit codes carries `map_edition`; join `dim_unit` on
+both columns (`u.map_edition = f.map_edition AND u.code = f.unit_code`) — the views already do, and
+`dim_period.map_edition` says which edition a period uses. To follow a unit across the reform, read
+`v_households_series`: every period on the post-reform provinces and communes (pre-reform figures summed
+through `map_correspondence`; `is_estimated` = 1 where a split old commune contributed by its area share).
 """
 
 
@@ -64,4 +72,7 @@ _VIEW_ONLY = {
     "commune_name": "Tên xã",
     "component_label": "Tên dự án, tiểu dự án (Tổng cộng for the total row)",
     "poverty_rank": "Rank of the district's poverty rate within its province (1 = highest)",
+    "source_edition": "Map edition the figures were consolidated on (pre2025 figures are summed onto 2025 units)",
+    "is_estimated": "1 when a pre-reform commune split between new communes contributed by its area share (an "
+                    "estimate), else 0",
 }
