@@ -31,7 +31,7 @@ from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PERIOD = "2026-FY"
+PERIOD = "2024-FY"  # the pre-reform map: 10,051 communes, the largest national workload
 SEED = 7
 ERROR_RATE = 0.03
 ONE_PROVINCE = "01"  # Hà Nội, 526 communes in this map: the largest province
