@@ -34,9 +34,10 @@ RETIRED = "28757"  # Phường Phú Tân of Thành phố Bến Tre: gone from th
 SUMMED = [*exp.HOUSEHOLD_COUNTS]
 
 
-def _converter_predecessors() -> tuple[dict[str, list[str]], set[str]]:
-    """new commune code → old commune codes merged whole into it; and the new codes that took part of a split
-    old commune. Read straight from the package's files."""
+def _converter_predecessors() -> tuple[dict[str, list[str]], dict[str, list[tuple[str, float]]]]:
+    """new commune code → old commune codes merged whole into it; and new commune code → (split old commune,
+    share by the new communes' areas) for the pieces of split old communes it took. Read straight from the
+    package's files."""
     conv = json.loads(vietnamadminunits_data("converter_2025.json").read_text(encoding="utf-8"))
     db = sqlite3.connect(vietnamadminunits_data("dataset.db"))
     old = {f"{p}_{d}_{w}": c for c, p, d, w in db.execute(
@@ -46,9 +47,13 @@ def _converter_predecessors() -> tuple[dict[str, list[str]], set[str]]:
     for province, wards in conv["DICT_PROVINCE_WARD_NO_DIVIDED"].items():
         for ward, olds in wards.items():
             whole[new[(province, ward)]].extend(old[o] for o in olds if o in old)
-    split_into = {new[(province, piece["newWardKey"])] for province, olds in conv["DICT_PROVINCE_WARD_DIVIDED"].items()
-                  for pieces in olds.values() for piece in pieces}
-    return dict(whole), split_into
+    split_into: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for province, olds in conv["DICT_PROVINCE_WARD_DIVIDED"].items():
+        for old_key, pieces in olds.items():
+            area = sum(p["newWardAreaKm2"] for p in pieces)
+            for piece in pieces:
+                split_into[new[(province, piece["newWardKey"])]].append((old[old_key], piece["newWardAreaKm2"] / area))
+    return dict(whole), dict(split_into)
 
 
 def _sum_reports(reports: list[dict[str, Any]], base: dict[str, Any]) -> dict[str, Any]:
@@ -105,6 +110,10 @@ def across(tmp_path_factory) -> dict[str, Any]:
     merged_only = [u.code for u in communes if u.code in whole and u.code not in split_into
                    and all(o in h1_values for o in whole[u.code])]
     jumped = merged_only[0]
+    estimated = next(u.code for u in communes if u.code in split_into and all(
+        o in h1_values for o in [*whole.get(u.code, []), *(o for o, _ in split_into[u.code])]))
+    estimate = (sum(h1_values[o]["total_households"] for o in whole.get(estimated, []))
+                + sum(share * h1_values[o]["total_households"] for o, share in split_into[estimated]))
     when = fy.commune_deadline - dt.timedelta(days=3)
     for unit in communes:
         base = commune_values(26, unit, fy, spec)
@@ -115,6 +124,11 @@ def across(tmp_path_factory) -> dict[str, Any]:
             for prefix in ("poor", "near_poor"):
                 values[f"{prefix}_rate"] = (Decimal(values[f"{prefix}_end"] * 100) / values["total_households"]
                                             ).quantize(Decimal("0.01"))
+        if unit.code == estimated:  # half as many again as its predecessors' (apportioned) households
+            values["total_households"] = round(estimate * 1.5)
+            for prefix in ("poor", "near_poor"):
+                values[f"{prefix}_rate"] = (Decimal(values[f"{prefix}_end"] * 100) / values["total_households"]
+                                            ).quantize(Decimal("0.01"))
         fy_values[unit.code] = values
         _write(settings, fy, new, unit.code, values, when)
     # A commune that still uses its pre-reform code, on the new form, for the post-reform period.
@@ -122,7 +136,8 @@ def across(tmp_path_factory) -> dict[str, Any]:
            commune_name="Phường Phú Tân")
     summary = run_period(settings, fy.id)
     return {"settings": settings, "h1": h1_values, "fy": fy_values, "summary": summary, "whole": whole,
-            "split_into": split_into, "merged_only": merged_only, "jumped": jumped, "old": old, "new": new}
+            "split_into": split_into, "merged_only": merged_only, "jumped": jumped, "old": old, "new": new,
+            "estimated": estimated, "estimate": estimate}
 
 
 def _rows(settings, sql: str, **params: Any) -> list[dict[str, Any]]:
@@ -235,3 +250,45 @@ def test_a_pre_reform_code_is_rejected_naming_the_commune_it_became_part_of(acro
     assert "Phường Phú Tân, Thành phố Bến Tre, Tỉnh Bến Tre" in message
     assert "Phường Phú Tân (mã 28858), Tỉnh Vĩnh Long" in message
     assert "TH-A-001" not in {f["check_id"] for f in findings}
+
+
+def test_a_split_predecessor_makes_the_history_check_an_estimate(across):
+    settings, code = across["settings"], across["estimated"]
+    findings = _rows(settings, "SELECT f.check_id, f.message FROM finding f JOIN submission s "
+                               "ON s.submission_id = f.submission_id WHERE s.period_id = '2025-FY' "
+                               "AND s.submitted_for = :c AND f.check_id LIKE 'TH-X-%'", c=code)
+    assert [f["check_id"] for f in findings if f["check_id"] in ("TH-X-001", "TH-X-003")] == ["TH-X-001"]
+    message = findings[0]["message"]
+    assert "ước tính" in message
+    assert f"{round(across['estimate']):,}".replace(",", ".") in message
+
+
+def test_officers_read_each_period_on_its_own_map(across):
+    from zoneinfo import ZoneInfo
+
+    from tonghop.charts import FIGURES
+    from tonghop.published import load
+    from tonghop.targets import Targets
+    from tonghop_airflow.status_page import status_document
+
+    settings, fy = across["settings"], across["fy"]
+    warehouse = Warehouse(settings.warehouse)
+    before = load(warehouse, "2025-H1", "86")  # the old Tỉnh Vĩnh Long, with its districts
+    assert before.unit.name == "Tỉnh Vĩnh Long" and {c.level for c in before.children} == {"district"}
+    assert {c.code for c in before.children} == {u.code for u in across["old"].at_level("district")
+                                                  if u.parent_code == "86"}
+    assert load(warehouse, "2025-H1", "83").unit.name == "Tỉnh Bến Tre"
+    after = load(warehouse, "2025-FY", "86")
+    assert after.by_area and len(after.communes) == len(fy)
+    urban = [c for c in fy if across["new"][c].name.startswith("Phường")]
+    rural = [c for c in fy if c not in urban]
+    doc = status_document(after, ZoneInfo("Asia/Ho_Chi_Minh"))
+    assert doc["grouping"] == "area"
+    assert [(g["name"], g["expected"], sorted(x["code"] for x in g["communes"])) for g in doc["children"]] == [
+        ("Khu vực thành thị", len(urban), sorted(urban)), ("Khu vực nông thôn", len(rural), sorted(rural))]
+    ax = FIGURES["poverty_rates"](after, Targets([])).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["Khu vực thành thị", "Khu vực nông thôn"]
+    poor_bars = [bar.get_height() for bar in ax.containers[0]]
+    assert poor_bars == pytest.approx([sum(fy[c]["poor_end"] for c in group) * 100
+                                       / sum(fy[c]["total_households"] for c in group) for group in (urban, rural)])
+    warehouse.dispose()

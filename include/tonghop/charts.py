@@ -1,6 +1,7 @@
 """Charts of a published period for a province or district (PNG): poverty and near-poverty rates by sub-unit
-with the unit's average and the plan target, reporting completeness by sub-unit, funding disbursement by
-project. Drawn with matplotlib's object API (no pyplot state: safe in workers and the web server)."""
+(by urban/rural area for a province of the two-level map) with the unit's average and the plan target,
+reporting completeness by sub-unit, funding disbursement by project. Drawn with matplotlib's object API (no
+pyplot state: safe in workers and the web server)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from tonghop.numbers import fmt
-from tonghop.published import Consolidated
+from tonghop.published import Consolidated, UnitFigures
 from tonghop.targets import Targets
 from tonghop.vocabulary import TOTAL
 
@@ -40,8 +41,13 @@ def _title(data: Consolidated, what: str) -> str:
     return f"{what}\n{data.unit.name} — {data.period['name']}"
 
 
+def _groups(data: Consolidated) -> list[UnitFigures]:
+    """What the bars are: districts, communes of a district, or a two-level province's urban and rural areas."""
+    return [group for group, _ in data.groups()]
+
+
 def poverty_rates_figure(data: Consolidated, targets: Targets) -> Figure:
-    children = [c for c in data.children if c.households.get(TOTAL)]
+    children = [c for c in _groups(data) if c.households.get(TOTAL)]
     names = [_short(c.name) + ("*" if c.completeness[TOTAL]["is_partial"] else "") for c in children]
     poor = [c.households[TOTAL]["poor_rate"] or 0 for c in children]
     near = [c.households[TOTAL]["near_poor_rate"] or 0 for c in children]
@@ -76,7 +82,7 @@ def _level(data: Consolidated) -> str:
 
 
 def completeness_figure(data: Consolidated, targets: Targets) -> Figure:
-    children = data.children
+    children = _groups(data)
     names = [_short(c.name) for c in children]
     rows = [c.completeness[TOTAL] for c in children]
     accepted = [r["accepted"] for r in rows]

@@ -21,6 +21,8 @@ from tonghop.findings import ERROR
 from tonghop.vocabulary import (
     ACCEPTED,
     ACCEPTED_WITH_WARNINGS,
+    AREA_LABELS,
+    COMMUNE_AREAS,
     NOT_RECEIVED,
     REJECTED,
     REPORTING_STATUS_LABELS,
@@ -100,6 +102,22 @@ class Consolidated:
     def rejected(self) -> list[CommuneRow]:
         return [c for c in self.communes if c.status == REJECTED]
 
+    @property
+    def by_area(self) -> bool:
+        """A province of the two-level map: its sub-units are its 100-odd communes, shown by urban/rural area."""
+        return (self.unit.level == "province" and bool(self.children)
+                and all(c.level == "commune" for c in self.children))
+
+    def groups(self) -> list[tuple[UnitFigures, list[CommuneRow]]]:
+        """What officers see the unit by, with the communes of each: its districts (a province of the
+        three-level map), its communes (a district), or its urban and rural areas (see `by_area`)."""
+        if not self.by_area:
+            by_child = self.communes_by_child()
+            return [(c, by_child.get(c.code, [])) for c in self.children]
+        return [(UnitFigures(area, AREA_LABELS[area], "area", {TOTAL: self.unit.households.get(area, {})},
+                             {TOTAL: self.unit.completeness[area]}), [c for c in self.communes if c.area == area])
+                for area in COMMUNE_AREAS if self.unit.has_area(area)]
+
     def communes_by_child(self) -> dict[str, list[CommuneRow]]:
         """Each sub-unit's communes (a commune sub-unit: itself)."""
         out: dict[str, list[CommuneRow]] = {c.code: [] for c in self.children}
@@ -173,11 +191,23 @@ def _rejected_files(conn: sa.Connection, tables: Mapping[str, sa.Table], period_
                          errors[f["submission_id"]]) for f in files]
 
 
-def read_units(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
-    """dim_unit by code (pass it to `load` when loading many units of one warehouse)."""
+def read_units(warehouse: Warehouse, map_edition: str) -> dict[str, dict[str, Any]]:
+    """dim_unit of one map edition by code (pass it to `load` when loading many units of one period)."""
     dim_unit = warehouse.tables["dim_unit"]
     with warehouse.engine.connect() as conn:
-        return {r.code: dict(r._mapping) for r in conn.execute(sa.select(dim_unit))}
+        return {r.code: dict(r._mapping)
+                for r in conn.execute(sa.select(dim_unit).where(dim_unit.c.map_edition == map_edition))}
+
+
+def period_edition(warehouse: Warehouse, period_id: str) -> str | None:
+    """The map edition a period's published figures are on (a period published before map editions keeps the
+    pre-reform map until it is consolidated again, whatever its deadline), else the calendar's."""
+    facts, dim_period = warehouse.tables["fact_completeness"], warehouse.tables["dim_period"]
+    with warehouse.engine.connect() as conn:
+        published = conn.execute(sa.select(facts.c.map_edition).where(facts.c.period_id == period_id).limit(1)
+                                 ).scalar()
+        return published or conn.execute(sa.select(dim_period.c.map_edition)
+                                         .where(dim_period.c.period_id == period_id)).scalar()
 
 
 def published_periods(warehouse: Warehouse) -> list[dict[str, Any]]:
@@ -193,7 +223,7 @@ def published_periods(warehouse: Warehouse) -> list[dict[str, Any]]:
 def top_units(warehouse: Warehouse, period_id: str) -> list[dict[str, Any]]:
     """The period's provinces (the top level of the published map) with their completeness and name."""
     c, u = warehouse.tables["fact_completeness"], warehouse.tables["dim_unit"]
-    query = (sa.select(c, u.c.name).join(u, u.c.code == c.c.unit_code)
+    query = (sa.select(c, u.c.name).join(u, sa.and_(u.c.code == c.c.unit_code, u.c.map_edition == c.c.map_edition))
              .where(c.c.period_id == period_id, c.c.area == TOTAL, u.c.parent_code.is_(None))
              .order_by(c.c.unit_code))
     with warehouse.engine.connect() as conn:
@@ -204,7 +234,9 @@ def load(warehouse: Warehouse, period_id: str, unit_code: str, units: dict[str, 
          ) -> Consolidated:
     """The published period as seen from a unit (a province, a district, or a commune itself)."""
     tables = warehouse.tables
-    units = units if units is not None else read_units(warehouse)
+    if units is None:
+        edition = period_edition(warehouse, period_id)
+        units = read_units(warehouse, edition) if edition else {}
     not_published = NotPublished(f"kỳ {period_id} chưa được tổng hợp cho đơn vị {unit_code}")
     with warehouse.engine.connect() as conn:
         dim_period = tables["dim_period"]

@@ -69,15 +69,14 @@ def status_document(data: Consolidated, tz: Any) -> dict[str, Any]:
             "annotated": bool(c.annotated_path),
         }
 
-    by_child = {code: [commune(c) for c in rows] for code, rows in data.communes_by_child().items()}
     children = []
-    for child in data.children:
+    for child, rows in data.groups():
         done = child.completeness[TOTAL]
         children.append({"code": child.code, "name": child.name, "level": child.level,
                          **{k: done[k] for k in ("expected", "received", "accepted", "accepted_with_warnings",
                                                  "rejected", "missing", "on_time", "reporting_rate",
                                                  "on_time_rate")},
-                         "communes": by_child.get(child.code, [])})
+                         "communes": [commune(c) for c in rows]})
     total = data.unit.completeness[TOTAL]
     return {
         "period": {"id": data.period["period_id"], "name": data.period["name"],
@@ -86,6 +85,7 @@ def status_document(data: Consolidated, tz: Any) -> dict[str, Any]:
                  **{k: total[k] for k in ("expected", "received", "accepted", "accepted_with_warnings", "rejected",
                                           "missing", "on_time", "reporting_rate", "on_time_rate")}},
         "children": children,
+        "grouping": "area" if data.by_area else ("district" if data.unit.level == "province" else "commune"),
     }
 
 
