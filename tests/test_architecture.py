@@ -15,7 +15,7 @@ INCLUDE = ROOT / "include"
 # Bottom to top, as in docs/architecture.md ("Module map"). A module may import from its layer and below.
 LAYERS = {
     "foundation": {"vocabulary", "safety", "numbers", "spec", "calendar", "hierarchy", "inbox", "contacts",
-                   "targets", "isolation", "findings", "config"},
+                   "targets", "isolation", "findings", "config", "editions", "correspondence", "offices"},
     "model and storage": {"schema", "ledger", "storage", "warehouse", "parse", "template", "annotate", "mailer",
                           "rollup", "validate", "dictionary", "synth"},
     "read side and readers": {"published", "summary", "charts", "officer_workbook", "reader"},

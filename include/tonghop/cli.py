@@ -326,6 +326,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def _write_officer_file(settings: Settings, warehouse: Any, args: argparse.Namespace) -> int:
     from tonghop.charts import render_all
     from tonghop.officer_workbook import workbook_bytes
+    from tonghop.offices import load_offices
     from tonghop.published import load
     from tonghop.targets import load_targets
 
@@ -334,7 +335,9 @@ def _write_officer_file(settings: Settings, warehouse: Any, args: argparse.Names
     out = Path(args.out)
     if args.format == "xlsx":
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(workbook_bytes(data, targets, load_calendar(settings.calendar_path).timezone))
+        edition = settings.edition_for(_period(settings, args.period)).id
+        out.write_bytes(workbook_bytes(data, targets, load_calendar(settings.calendar_path).timezone,
+                                       load_offices(settings.offices_path), edition))
         _say(f"Biểu tổng hợp {data.period['name']} — {data.unit.name}: {out}")
         return EXIT_OK
     out.mkdir(parents=True, exist_ok=True)

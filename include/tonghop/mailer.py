@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from email.utils import formatdate, make_msgid, parseaddr
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,8 +42,10 @@ MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # whole message as sent; TONGHOP_MAIL_MAX_
 MAX_SUBJECT_CHARS = 250
 MAX_FILENAME_CHARS = 120
 MAX_ADDRESS_CHARS = 254  # RFC 5321, and the width of email_log.recipient
-ATTACHMENT_DROPPED = ("Tệp đính kèm quá lớn để gửi qua thư điện tử nên đã được lược bỏ khỏi thư này; vui lòng "
-                      "liên hệ Phòng hoặc Sở Lao động - Thương binh và Xã hội để nhận bản có đánh dấu.")
+ATTACHMENT_DROPPED = "Tệp đính kèm quá lớn để gửi qua thư điện tử nên đã được lược bỏ khỏi thư này."
+# Followed by where to ask for the file: the e-mail's office (config/offices.yaml), else no name at all.
+ASK_FOR_COPY = "Vui lòng liên hệ {office} để nhận bản có đánh dấu."
+ANY_OFFICE = "cơ quan tiếp nhận báo cáo"
 
 
 class MailError(RuntimeError):
@@ -112,6 +115,7 @@ class Email:
     html: str
     cc: list[str] = field(default_factory=list)
     attachments: list[tuple[str, bytes]] = field(default_factory=list)  # (file name, content)
+    office: str = ""  # the office the recipient turns to with questions (config/offices.yaml); "" when none
 
     @property
     def recipients(self) -> list[str]:
@@ -193,11 +197,17 @@ def wire_size(msg: EmailMessage) -> int:
     return len(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")))
 
 
+def dropped_note(email: Email) -> str:
+    """Why the attachments are missing and whom to ask for them."""
+    return f"{ATTACHMENT_DROPPED} {ASK_FOR_COPY.format(office=email.office or ANY_OFFICE)}"
+
+
 def without_attachments(email: Email) -> Email:
     """The message without its attachments, the body telling why (before the signature of the plain text)."""
+    dropped = dropped_note(email)
     head, sep, tail = email.text.rpartition("\n--\n")
-    text = f"{head}\n\n{ATTACHMENT_DROPPED}\n{sep}{tail}" if sep else f"{email.text}\n\n{ATTACHMENT_DROPPED}\n"
-    note = f'<p style="color:#C00000;"><b>{ATTACHMENT_DROPPED}</b></p>'
+    text = f"{head}\n\n{dropped}\n{sep}{tail}" if sep else f"{email.text}\n\n{dropped}\n"
+    note = f'<p style="color:#C00000;"><b>{escape(dropped)}</b></p>'
     head, sep, tail = email.html.rpartition("</body>")
     html = f"{head}{note}\n{sep}{tail}" if sep else f"{email.html}{note}"
     return replace(email, text=text, html=html, attachments=[])

@@ -9,8 +9,9 @@ so notifying is idempotent and catches up after an SMTP outage. Kinds:
 - `reminder_<n>d`  the latest due reminder (n days before the deadline) → communes without an accepted report;
 - `district_summary`  from the scheduled consolidation on → each district officer: missing, late, rejected;
 - `consolidation_alert`  no successful consolidation some hours after the deadline → the data team.
-Addresses come only from the contacts directory. Building one e-mail never stops the others: a failure is
-logged with its kind and reference and the e-mail is left owed (a failing warehouse still stops everything).
+Addresses come only from the contacts directory, office names only from config/offices.yaml. Building one
+e-mail never stops the others: a failure is logged with its kind and reference and the e-mail is left owed (a
+failing warehouse still stops everything).
 File names and typed values come from the inbox: they are quoted on one bounded line, and a result lists
 at most MAX_LISTED_FINDINGS findings (errors first), each field cut at MAX_FINDING_CHARS.
 """
@@ -34,6 +35,7 @@ from tonghop.findings import ERROR
 from tonghop.hierarchy import Hierarchy
 from tonghop.mailer import SMTP_CONN_ID, Email, one_line, render, send_all, smtp_configured
 from tonghop.numbers import fmt
+from tonghop.offices import Offices, load_offices
 from tonghop.period import PeriodContext
 from tonghop.storage import Outputs
 from tonghop.vocabulary import ACCEPTED, DUPLICATE, RECEIVED, REJECTED, SUPERSEDED, local_date, local_time_words, utc
@@ -54,9 +56,10 @@ def _emails(directory: Directory, code: str | None, role: str) -> list[str]:
 class Plan:
     """E-mails still owed: a message is only rendered when one of its recipients has not received it."""
 
-    def __init__(self, period: Period, sent: set[tuple[str, str, str]]) -> None:
+    def __init__(self, period: Period, sent: set[tuple[str, str, str]], offices: Offices, edition: str) -> None:
         self.period = period
         self.sent = sent
+        self.offices, self.edition = offices, edition  # the office names of the period's map edition
         self.emails: list[Email] = []
         self.without_recipient: list[tuple[str, str]] = []
         self.failed: list[tuple[str, str]] = []  # (kind, ref) of e-mails that could not be built
@@ -81,19 +84,29 @@ class Plan:
             self.failed.append((kind, ref))
 
     def add(self, kind: str, ref: str, to: list[str], subject: str, template: str, cc: list[str] | None = None,
-            attachments: list | None = None, **context: Any) -> None:
+            attachments: list | None = None, office: str = "", **context: Any) -> None:
+        """`office`: the office the recipients turn to with questions, named in the message ("" for none)."""
         with self.contained(kind, ref):
             if self.owes(kind, ref, [*to, *(cc or [])]):
                 self.emails.append(_email(kind, self.period, ref, to, subject, template, cc, attachments,
-                                          **context))
+                                          office, **context))
+
+    def receiving_office(self, hierarchy: Hierarchy, commune: str) -> str:
+        """The name of the office a commune sends its report to."""
+        return self.offices.receiving_office(hierarchy, commune, self.edition).name
+
+    def office_above(self, hierarchy: Hierarchy, code: str) -> str:
+        """The name of the office above a district or province ("" for a province: nobody above it here)."""
+        parent = hierarchy[code].parent_code
+        return self.offices.office_of(hierarchy, parent, self.edition).name if parent else ""
 
 
 def _email(kind: str, period: Period, ref: str, to: list[str], subject: str, template: str,
-           cc: list[str] | None = None, attachments: list | None = None, **context: Any) -> Email:
-    context.update(subject=subject, period_name=period.name)
+           cc: list[str] | None = None, attachments: list | None = None, office: str = "", **context: Any) -> Email:
+    context.update(subject=subject, period_name=period.name, office=office)
     return Email(kind=kind, period_id=period.id, ref=ref, to=to, cc=cc or [], subject=subject,
                  text=render(f"{template}.txt.j2", **context), html=render(f"{template}.html.j2", **context),
-                 attachments=attachments or [])
+                 attachments=attachments or [], office=office)
 
 
 def listed_findings(findings: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], str | None]:
@@ -133,12 +146,15 @@ def _result_email(plan: Plan, warehouse: Warehouse, hierarchy: Hierarchy, calend
     common = {"file_name": file_name, "received_at": local_time_words(s["received_at"], calendar.timezone)}
     if commune is None:
         province = s["province_code"]
-        unit_name = hierarchy[province].name if province in hierarchy else "Sở Lao động - Thương binh và Xã hội"
+        # A province the map does not know is greeted as its office type ("Sở Nông nghiệp và Môi trường").
+        unit_name = (hierarchy[province].name if province in hierarchy
+                     else plan.offices.office(plan.edition, hierarchy.levels[0]).name)
         subject = f"{SUBJECT} {period.name}: tệp không xác định được xã gửi ({file_name})"
         plan.add("result", s["submission_id"], _emails(directory, province, "province"), subject, "unplaced",
                  unit_name=unit_name, source_key=one_line(s["source_key"], 2 * MAX_NAME_CHARS), **common)
         return
     unit_name = hierarchy[commune].name
+    office = plan.receiving_office(hierarchy, commune)
     if s["status"] == DUPLICATE:
         original = by_id.get(s["duplicate_of"], {})
         outcome = "bị từ chối" if original.get("error_count") else "hợp lệ"
@@ -146,7 +162,7 @@ def _result_email(plan: Plan, warehouse: Warehouse, hierarchy: Hierarchy, calend
         plan.add("result", s["submission_id"], _emails(directory, commune, "commune"), subject, "duplicate",
                  unit_name=unit_name, original_file=one_line(original.get("file_name") or "", MAX_NAME_CHARS),
                  original_received_at=local_time_words(original["received_at"], calendar.timezone) if original else "",
-                 original_outcome=outcome, **common)
+                 original_outcome=outcome, office=office, **common)
         return
     rejected = s["status"] == REJECTED
     errors, warnings = s["error_count"], s["warning_count"]
@@ -165,7 +181,7 @@ def _result_email(plan: Plan, warehouse: Warehouse, hierarchy: Hierarchy, calend
     attachments = [(Path(s["annotated_path"]).name, annotated)] if annotated else []
     findings, more_findings = listed_findings(warehouse.read_findings(s["submission_id"]))
     plan.add("result", s["submission_id"], to, f"{SUBJECT} {period.name} – {unit_name}: báo cáo {verdict}",
-             "result", cc=cc, attachments=attachments,
+             "result", cc=cc, attachments=attachments, office=office,
              unit_name=unit_name, rejected=rejected, errors=errors, warnings=warnings, on_time=bool(s["on_time"]),
              deadline=local_date(period.commune_deadline), closes=local_time_words(period.closes_at, calendar.timezone),
              findings=findings, more_findings=more_findings, attached=bool(attachments), **common)
@@ -191,10 +207,12 @@ def reminder_emails(plan: Plan, hierarchy: Hierarchy, calendar: Calendar, direct
     for unit in hierarchy.reporting_units(scope, active_on=period.deadline_date):
         if unit.code in accepted:
             continue
-        plan.add(f"reminder_{days}d", unit.code, _emails(directory, unit.code, "commune"),
-                 f"{SUBJECT} Nhắc nộp {period.name} – hạn hết ngày {deadline} (còn {days} ngày)",
-                 "reminder", unit_name=unit.name, now=local_time_words(now, calendar.timezone), deadline=deadline,
-                 days=days, rejected_files=rejected_files.get(unit.code, []))
+        with plan.contained(f"reminder_{days}d", unit.code):  # its office is looked up first: contained too
+            plan.add(f"reminder_{days}d", unit.code, _emails(directory, unit.code, "commune"),
+                     f"{SUBJECT} Nhắc nộp {period.name} – hạn hết ngày {deadline} (còn {days} ngày)",
+                     "reminder", office=plan.receiving_office(hierarchy, unit.code), unit_name=unit.name,
+                     now=local_time_words(now, calendar.timezone), deadline=deadline, days=days,
+                     rejected_files=rejected_files.get(unit.code, []))
 
 
 def district_summaries(plan: Plan, hierarchy: Hierarchy, calendar: Calendar, directory: Directory,
@@ -241,7 +259,8 @@ def _district_summary(plan: Plan, hierarchy: Hierarchy, calendar: Calendar, dire
     plan.add(
         "district_summary", code, _emails(directory, code, level),
         f"{SUBJECT} {period.name} – {unit_name}: tình hình nộp báo cáo sau hạn", "district_summary",
-        unit_name=unit_name, now=local_time_words(now, calendar.timezone), deadline=local_date(period.commune_deadline),
+        office=plan.office_above(hierarchy, code), unit_name=unit_name, now=local_time_words(now, calendar.timezone),
+        deadline=local_date(period.commune_deadline),
         expected=expected, received=received, accepted=expected - len(missing) - len(rejected),
         on_time=on_time, reporting_rate=f"{fmt(received * 100 / expected, 2)}%",
         on_time_rate=f"{fmt(on_time * 100 / expected, 2)}%",
@@ -278,9 +297,11 @@ def _consolidation_alert(plan: Plan, warehouse: Warehouse, calendar: Calendar, r
 
 
 def owed(warehouse: Warehouse, hierarchy: Hierarchy, calendar: Calendar, period: Period, directory: Directory,
-         now: dt.datetime, outputs: Outputs, scope: str | None = None) -> Plan:
-    """The e-mails the period owes at `now` and has not sent yet."""
-    plan = Plan(period, warehouse.sent_emails(period.id))
+         now: dt.datetime, outputs: Outputs, scope: str | None = None, *, offices: Offices, edition: str) -> Plan:
+    """The e-mails the period owes at `now` and has not sent yet; office names from `offices` for the period's
+    map `edition`."""
+    offices.of_edition(edition)  # an edition without offices is a configuration error: fail before any e-mail
+    plan = Plan(period, warehouse.sent_emails(period.id), offices, edition)
     submissions = warehouse.read_period_submissions(period.id)
     result_emails(plan, warehouse, hierarchy, calendar, directory, submissions, outputs)
     reminder_emails(plan, hierarchy, calendar, directory, submissions, now, scope)
@@ -298,7 +319,8 @@ def notify(ctx: PeriodContext, now: dt.datetime | None = None) -> dict[str, Any]
         return {"email": "off"}
     settings, period_id = ctx.settings, ctx.period.id
     plan = owed(ctx.warehouse, ctx.hierarchy, ctx.calendar, ctx.period, load_directory(settings.contacts_path),
-                now or dt.datetime.now(dt.UTC), ctx.outputs, settings.scope)
+                now or dt.datetime.now(dt.UTC), ctx.outputs, settings.scope,
+                offices=load_offices(settings.offices_path), edition=ctx.edition.id)
     for kind, ref in plan.without_recipient:
         log.warning("%s %s %s: nobody in the contacts directory to send it to", period_id, kind, ref)
     counts = send_all(ctx.warehouse, plan.emails, settings.mail_from)

@@ -9,6 +9,7 @@ import logging
 
 from tonghop.charts import render_all
 from tonghop.officer_workbook import workbook_bytes
+from tonghop.offices import load_offices
 from tonghop.period import PeriodContext
 from tonghop.published import NotPublished, load, read_units
 from tonghop.summary import format_table, unit_summary
@@ -29,6 +30,7 @@ def publish_reports(ctx: PeriodContext) -> list[str]:
         provinces = sorted(u.code for u in hierarchy.at_level(top))
     targets, tz = load_targets(ctx.settings.targets_path), ctx.calendar.timezone
     units = read_units(ctx.warehouse)
+    offices, edition = load_offices(ctx.settings.offices_path), ctx.edition.id
     written = []
     for code in provinces:
         try:
@@ -45,11 +47,11 @@ def publish_reports(ctx: PeriodContext) -> list[str]:
             continue
         written += [outputs.write(f"{period_id}/charts/{code}/{kind}.png", png)
                     for kind, png in render_all(data, targets).items()]
-        written.append(outputs.write(f"{base}.xlsx", workbook_bytes(data, targets, tz)))
+        written.append(outputs.write(f"{base}.xlsx", workbook_bytes(data, targets, tz, offices, edition)))
         for child in data.children:
             if child.level != hierarchy.leaf_level:
                 written.append(outputs.write(f"{period_id}/reports/{child.code}.xlsx",
                                              workbook_bytes(load(ctx.warehouse, period_id, child.code, units),
-                                                            targets, tz)))
+                                                            targets, tz, offices, edition)))
     log.info("reports of %s: %s file(s) written", period_id, len(written))
     return written

@@ -21,6 +21,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from tonghop.annotate import safe_text
 from tonghop.numbers import fmt
+from tonghop.offices import Office, Offices
 from tonghop.published import Consolidated, UnitFigures
 from tonghop.targets import Targets
 from tonghop.vocabulary import AREA_LABELS, COMMUNE_AREAS, NOT_RECEIVED, TOTAL, local_time
@@ -33,7 +34,6 @@ THIN = Side(style="thin", color="808080")
 BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 BOLD = Font(bold=True)
 ROMAN = ("I", "II")
-OFFICES = {"province": "SỞ LAO ĐỘNG - THƯƠNG BINH VÀ XÃ HỘI", "district": "PHÒNG LAO ĐỘNG - THƯƠNG BINH VÀ XÃ HỘI"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,9 +87,6 @@ class _Sheet:
         self.ws, self.columns = ws, columns
         last = get_column_letter(len(columns) + 2)
         unit = data.unit
-        ws["A1"] = unit.name.upper()
-        ws["A2"] = OFFICES.get(unit.level, "")
-        ws["A1"].font = ws["A2"].font = BOLD
         half = get_column_letter(max(3, (len(columns) + 2) // 2 + 1))
         ws[f"{half}1"] = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
         ws[f"{half}2"] = "Độc lập - Tự do - Hạnh phúc"
@@ -291,7 +288,23 @@ def _completeness(ws: Worksheet, data: Consolidated, tz: ZoneInfo) -> None:
             ("Tên xã", "Mã xã", "Thuộc", "Tệp", "Nhận lúc", "Số lỗi"))
 
 
-def build_workbook(data: Consolidated, targets: Targets, tz: ZoneInfo) -> Workbook:
+def unit_office(offices: Offices, edition: str, unit: UnitFigures) -> Office | None:
+    """The office whose letterhead the unit's workbook carries (none for a commune: no office at that level)."""
+    if not offices.has_office(edition, unit.level):
+        return None
+    return offices.office(edition, unit.level, unit.code, unit.name)
+
+
+def write_letterhead(ws: Worksheet, unit: UnitFigures, office: Office | None) -> None:
+    """The top left of the official forms: the governing body (UBND TỈNH …), then the office under it."""
+    ws["A1"] = office.governing_body if office else unit.name.upper()
+    ws["A2"] = office.heading if office else ""
+    ws["A1"].font = ws["A2"].font = BOLD
+
+
+def build_workbook(data: Consolidated, targets: Targets, tz: ZoneInfo, offices: Offices, edition: str) -> Workbook:
+    """The consolidated workbook of `data`'s unit; `edition` is the period's map edition, which names its office
+    (config/offices.yaml)."""
     wb = Workbook()
     wb.remove(wb.active)
     writers = (
@@ -307,14 +320,17 @@ def build_workbook(data: Consolidated, targets: Targets, tz: ZoneInfo) -> Workbo
                                OUTPUT_COLUMNS, "Chỉ tiêu", data.outputs, "indicator", 50),
         lambda ws: _completeness(ws, data, tz),
     )
+    office = unit_office(offices, edition, data.unit)
     for name, write in zip(SHEETS, writers, strict=True):
-        write(wb.create_sheet(name))
+        ws = wb.create_sheet(name)
+        write(ws)
+        write_letterhead(ws, data.unit, office)
     wb.properties.title = f"Tổng hợp {data.period['name']} — {data.unit.name}"
     wb.properties.creator = "tonghop"
     return wb
 
 
-def workbook_bytes(data: Consolidated, targets: Targets, tz: ZoneInfo) -> bytes:
+def workbook_bytes(data: Consolidated, targets: Targets, tz: ZoneInfo, offices: Offices, edition: str) -> bytes:
     buffer = io.BytesIO()
-    build_workbook(data, targets, tz).save(buffer)
+    build_workbook(data, targets, tz, offices, edition).save(buffer)
     return buffer.getvalue()

@@ -16,7 +16,9 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from tonghop.calendar import Period
+from tonghop.config import Settings
 from tonghop.hierarchy import Hierarchy
+from tonghop.offices import Offices, load_offices
 from tonghop.spec import Field, Section, TemplateSpec, load_spec
 from tonghop.vocabulary import local_date
 
@@ -40,8 +42,10 @@ COLUMN_WIDTHS = {"A": 7, "B": 58, "C": 16}
 VALUE_WIDTH = 17
 
 
-def prefill_values(spec: TemplateSpec, hierarchy: Hierarchy, period: Period, commune_code: str) -> dict[str, str]:
-    """Values of the locked identification cells for one commune and period."""
+def prefill_values(spec: TemplateSpec, hierarchy: Hierarchy, period: Period, commune_code: str,
+                   offices: Offices | None = None) -> dict[str, str]:
+    """Values of the locked identification cells for one commune and period, and `send_to`: the office
+    the commune sends its report to, named in the instructions (from `offices`, else TONGHOP_OFFICES)."""
     unit = hierarchy[commune_code]
     values = {
         "template_version": spec.version,
@@ -51,7 +55,18 @@ def prefill_values(spec: TemplateSpec, hierarchy: Hierarchy, period: Period, com
     for level, code in hierarchy.ancestors(unit.code).items():
         values[f"{level}_code"] = code
         values[f"{level}_name"] = hierarchy[code].name
+    values["send_to"] = send_to(hierarchy, period, commune_code, offices)
     return values
+
+
+def send_to(hierarchy: Hierarchy, period: Period, commune_code: str, offices: Offices | None = None) -> str:
+    """The name of the office the commune's report goes to on the period's map."""
+    settings = Settings.from_env() if offices is None or not hierarchy.edition else None
+    if offices is None:
+        offices = load_offices(settings.offices_path)
+    # A map loaded on its own (a CSV, a test) knows no edition: the period's deadline says which applies.
+    edition = hierarchy.edition or settings.edition_for(period).id
+    return offices.receiving_office(hierarchy, commune_code, edition).name
 
 
 def _excel_value(f: Field, value: Any) -> Any:
@@ -199,9 +214,12 @@ def _write_section(ws: Worksheet, spec: TemplateSpec, section: Section, prefille
 
 
 def _write_instructions(ws: Worksheet, spec: TemplateSpec, prefilled: Mapping[str, Any], period: Period) -> None:
+    if "send_to" not in prefilled:
+        raise KeyError("the pre-filled values lack 'send_to' (the office the commune sends its report to); "
+                       "build them with prefill_values")
     context = {
         "title": spec.title, "period_name": period.name, "template_id": spec.template_id, "version": spec.version,
-        "deadline": local_date(period.commune_deadline),
+        "deadline": local_date(period.commune_deadline), "send_to": prefilled["send_to"],
         "place": ", ".join(str(prefilled[k]) for k in ("commune_name", "district_name", "province_name")
                            if prefilled.get(k)),
     }
