@@ -1,8 +1,10 @@
 """The contacts directory: who receives which e-mail. Addresses come only from here, never from a workbook.
 
-CSV columns: `unit_code,role,name,email`. Roles: `commune` (the commune's reporting officer), `district`
-and `province` (the LĐTBXH officers of that unit), `data_team` (engineers; unit_code empty). A unit may
-have several rows. The file is `config/contacts.csv` unless TONGHOP_CONTACTS says otherwise.
+CSV columns: `unit_code,role,name,email` and optionally `map_edition`. Roles: `commune` (the commune's
+reporting officer), `district` and `province` (the officers of that unit), `data_team` (engineers;
+unit_code empty). A unit may have several rows. A unit code names a unit of one map edition (the same code
+can be another commune before and after the 2025 reform): `map_edition` says which (empty: every edition).
+The file is `config/contacts.csv` unless TONGHOP_CONTACTS says otherwise.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Contact:
     role: str
     name: str
     email: str
+    map_edition: str | None = None  # None: the unit code of every edition
 
 
 class Directory:
@@ -66,26 +69,29 @@ def _read(path: Path) -> list[Contact]:
             unit = (row["unit_code"] or "").strip() or None
             if (unit is None) != (role == "data_team"):
                 raise ContactsError(f"{path}:{line}: role {role} {'needs' if unit is None else 'takes no'} unit_code")
-            contacts.append(Contact(unit, role, (row["name"] or "").strip(), email))
+            edition = (row.get("map_edition") or "").strip() or None
+            contacts.append(Contact(unit, role, (row["name"] or "").strip(), email, edition))
     return contacts
 
 
 @functools.cache
-def _load(path: str, mtime: float) -> Directory:
-    return Directory(_read(Path(path)))
+def _load(path: str, mtime: float, map_edition: str | None) -> Directory:
+    return Directory([c for c in _read(Path(path))
+                      if map_edition is None or c.map_edition in (None, map_edition)])
 
 
-def load_directory(path: Path | None) -> Directory:
-    """The directory at `path` (re-read when the file changes); empty when there is no file."""
+def load_directory(path: Path | None, map_edition: str | None = None) -> Directory:
+    """The directory at `path` (re-read when the file changes) for the units of `map_edition` (all rows when
+    None); empty when there is no file."""
     if path is None or not Path(path).is_file():
         return Directory([])
-    return _load(str(path), Path(path).stat().st_mtime)
+    return _load(str(path), Path(path).stat().st_mtime, map_edition)
 
 
 def write_directory(path: Path, contacts: list[Contact]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["unit_code", "role", "name", "email"])
+        w.writerow(["unit_code", "role", "name", "email", "map_edition"])
         for c in contacts:
-            w.writerow([c.unit_code or "", c.role, c.name, c.email])
+            w.writerow([c.unit_code or "", c.role, c.name, c.email, c.map_edition or ""])
