@@ -318,7 +318,8 @@ def notify(ctx: PeriodContext, now: dt.datetime | None = None) -> dict[str, Any]
         log.info("no %s connection: e-mail is off", SMTP_CONN_ID)
         return {"email": "off"}
     settings, period_id = ctx.settings, ctx.period.id
-    plan = owed(ctx.warehouse, ctx.hierarchy, ctx.calendar, ctx.period, load_directory(settings.contacts_path),
+    directory = load_directory(settings.contacts_path, ctx.edition.id)
+    plan = owed(ctx.warehouse, ctx.hierarchy, ctx.calendar, ctx.period, directory,
                 now or dt.datetime.now(dt.UTC), ctx.outputs, settings.scope,
                 offices=load_offices(settings.offices_path), edition=ctx.edition.id)
     for kind, ref in plan.without_recipient:

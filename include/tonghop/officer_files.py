@@ -28,8 +28,9 @@ def publish_reports(ctx: PeriodContext) -> list[str]:
         provinces = [hierarchy.ancestor(ctx.settings.scope, top)]
     else:
         provinces = sorted(u.code for u in hierarchy.at_level(top))
-    targets, tz = load_targets(ctx.settings.targets_path), ctx.calendar.timezone
-    units = read_units(ctx.warehouse)
+    targets = load_targets(ctx.settings.targets_path, ctx.settings.editions, ctx.edition.id)
+    tz = ctx.calendar.timezone
+    units = read_units(ctx.warehouse, ctx.edition.id)
     offices, edition = load_offices(ctx.settings.offices_path), ctx.edition.id
     written = []
     for code in provinces:

@@ -48,7 +48,7 @@ def prefill_values(spec: TemplateSpec, hierarchy: Hierarchy, period: Period, com
     the commune sends its report to, named in the instructions (from `offices`, else TONGHOP_OFFICES)."""
     unit = hierarchy[commune_code]
     values = {
-        "template_version": spec.version,
+        "template_version": spec.version_for(hierarchy.levels).version,
         "period_id": period.id,
         "period_name": period.name,
     }
@@ -160,7 +160,13 @@ def _write_section(ws: Worksheet, spec: TemplateSpec, section: Section, prefille
         cell.fill = FILL_FORMULA
         cell.number_format = number_format or "General"
     validations: dict[str, DataValidation] = {}
+    omitted = spec.omitted(str(prefilled.get("template_version", spec.version)))
     for f in fields:
+        if f.key in omitted:  # e.g. the district rows, on the two-level map: the row is emptied and hidden
+            for c in ws[f.row]:
+                c.value = None
+            ws.row_dimensions[f.row].hidden = True
+            continue
         cell = ws[f.cell]
         cell.font = FONT_BODY
         if f.number_format:
@@ -218,7 +224,8 @@ def _write_instructions(ws: Worksheet, spec: TemplateSpec, prefilled: Mapping[st
         raise KeyError("the pre-filled values lack 'send_to' (the office the commune sends its report to); "
                        "build them with prefill_values")
     context = {
-        "title": spec.title, "period_name": period.name, "template_id": spec.template_id, "version": spec.version,
+        "title": spec.title, "period_name": period.name, "template_id": spec.template_id,
+        "version": prefilled.get("template_version", spec.version),
         "deadline": local_date(period.commune_deadline), "send_to": prefilled["send_to"],
         "place": ", ".join(str(prefilled[k]) for k in ("commune_name", "district_name", "province_name")
                            if prefilled.get(k)),
@@ -248,7 +255,8 @@ def build_workbook(prefilled: Mapping[str, Any], period: Period, values: Mapping
     for section in spec.sections:
         _write_section(wb.create_sheet(section.sheet), spec, section, prefilled, values or {}, period)
     wb.active = 1
-    wb.custom_doc_props.append(StringProperty(name=spec.property_name, value=f"{spec.template_id}/{spec.version}"))
+    version = prefilled.get("template_version", spec.version)
+    wb.custom_doc_props.append(StringProperty(name=spec.property_name, value=f"{spec.template_id}/{version}"))
     wb.properties.title = f"{spec.title} — {period.name}"
     wb.properties.creator = "tonghop"
     return wb
