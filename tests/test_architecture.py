@@ -20,7 +20,8 @@ LAYERS = {
                           "rollup", "validate", "dictionary", "synth"},
     "read side and readers": {"published", "summary", "charts", "officer_workbook", "reader"},
     "period run": {"period"},
-    "stages": {"containment", "annotations", "ingest", "consolidate", "notify", "officer_files", "workbook_check"},
+    "stages": {"containment", "annotations", "ingest", "consolidate", "notify", "officer_files", "workbook_check",
+               "history_import"},
     "front doors": {"pipeline", "cli", "local_airflow"},
 }
 # Airflow as a source of configuration only: connections and the providers' hooks, looked up when used.

@@ -298,6 +298,62 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from tonghop.history_import import HistoryImportError, import_history
+    from tonghop.period import PeriodContext
+    from tonghop.vocabulary import local_time
+
+    settings = _settings(args)
+    _period(settings, args.period)
+    ctx = PeriodContext.open(settings, args.period)
+    tz = ctx.calendar.timezone
+    try:
+        result = import_history(ctx, Path(args.manifest), args.by, args.reason,
+                                consolidate=not args.no_consolidate, progress=_progress)
+    except HistoryImportError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        ctx.close()
+    for problem in result.problems:
+        _say(f"tonghop import: skipped {problem}", file=sys.stderr)
+    if args.json:
+        print(json_text(result.__dict__, default=str))
+        return EXIT_FINDINGS if result.problems else EXIT_OK
+    _say(_import_summary(result, sa.make_url(settings.warehouse).render_as_string(hide_password=True)))
+    for f in result.files:
+        if f["errors"]:
+            _say(f"Rejected: {f['file_name']} (commune {f['commune']}, received "
+                 f"{local_time(f['received_at'], tz)}): {', '.join(f['errors'])}")
+    return EXIT_FINDINGS if result.problems else EXIT_OK
+
+
+def _import_summary(result: Any, warehouse: str) -> str:
+    """One paragraph, as `tonghop run` prints: what was imported, what became of it, where it went."""
+    head = (f"Period {result.period_id}, history from {result.manifest}: {result.rows} row(s), "
+            f"{len(result.new)} file(s) imported now, {result.already} already imported before"
+            f"{f', {len(result.resumed)} earlier import(s) finished' if result.resumed else ''}"
+            f"{f', {len(result.problems)} row(s) skipped' if result.problems else ''}.")
+    if not result.changed:
+        return f"{head} Nothing changed in the ledger or the published figures ({warehouse})."
+    files = result.files
+    counts = {s: sum(f["status"] == s for f in files) for s in ("accepted", "rejected", "superseded", "duplicate")}
+    on_time = sum(f["on_time"] for f in files)
+    text = (f"{head} Imported files: {counts['accepted']} accepted + {counts['rejected']} rejected + "
+            f"{counts['superseded']} superseded + {counts['duplicate']} duplicate; {on_time} received on time, "
+            f"{len(files) - on_time} late (by their real received times).")
+    if result.consolidation:
+        c = result.consolidation
+        version = f"version {c['version']}" + ("" if c["new_version"] else " (figures unchanged)")
+        return (f"{text} {c['communes_accepted']}/{c['expected']} communes in the roll-up. "
+                f"Published {version} to {warehouse}")
+    if result.waiting:
+        return (f"{text} Not consolidated: {result.waiting} other file(s) in the inbox are not processed yet; "
+                f"`tonghop run --period {result.period_id}` processes them and consolidates.")
+    return f"{text} Not consolidated (--no-consolidate): `tonghop run --period {result.period_id}` does it."
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from tonghop.published import NotPublished
     from tonghop.spec import load_spec
@@ -425,6 +481,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-reports", action="store_true",
                    help="skip the consolidated workbooks and charts (the tonghop_reports DAG's work)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("import", help="load a past period's files with the times they really arrived "
+                                       "(recorded as imported, with who and why)")
+    p.add_argument("--period", required=True)
+    p.add_argument("--manifest", required=True,
+                   help="CSV with the columns file (relative to the manifest's folder, or absolute), commune_code, "
+                        "received_at (ISO 8601; without an offset: the calendar's local time)")
+    p.add_argument("--by", required=True, help="who imports the files (recorded with each)")
+    p.add_argument("--reason", required=True, help="why they are imported (recorded with each)")
+    p.add_argument("--no-consolidate", action="store_true", help="record and validate only; publish later")
+    p.add_argument("--json", action="store_true", help="print the import's result as JSON")
+    p.add_argument("--inbox", help="folder or s3://bucket/prefix (S3 through the aws_default connection)")
+    p.add_argument("--output", help="folder or s3://bucket/prefix for annotated workbooks, Data Docs, summaries")
+    p.add_argument("--warehouse", help="SQLAlchemy URL")
+    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("warehouse", help="schema migrations, the BI role, the data dictionary")
     p.add_argument("action", choices=("migrate", "grant-bi", "dictionary"))

@@ -8,6 +8,7 @@ contained file by file (tonghop.containment), annotated copies are written in th
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import tempfile
@@ -25,10 +26,10 @@ from tonghop.inbox import InboxFile, in_batch, pack_batches
 from tonghop.ledger import Arrival, classify, is_known
 from tonghop.parse import ParsedReport
 from tonghop.period import PeriodContext, Progress, Stopwatch, no_progress, run_directory
-from tonghop.reader import read_files
+from tonghop.reader import FileRead, read_files
 from tonghop.spec import TemplateSpec
 from tonghop.validate import H1_FIELDS, HISTORY_FIELDS, BatchValidator, History
-from tonghop.vocabulary import ACCEPTED, DUPLICATE, LIVE, RECEIVED, REJECTED, utc
+from tonghop.vocabulary import ACCEPTED, DUPLICATE, IMPORTED, LIVE, RECEIVED, REJECTED, utc
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +130,13 @@ def start_ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progr
     todo = [ctx.inbox.describe(i) if i.key not in known_by_key else i for i in todo]
     with clock.stage("read"):
         reads = check_placement(ctx, read_files(ctx.settings, todo, progress, after_start=gx_import.start))
+    reads = [as_recorded(r, known_ids) for r in reads]
     fresh = [r for r in reads
              if r.submission_id not in known_ids or known_ids[r.submission_id]["status"] == RECEIVED
              or (reprocess and known_ids[r.submission_id]["status"] != DUPLICATE)]
     arrivals = classify([Arrival(r.item, r.sha256, r.submission_id) for r in fresh], ledger_rows)
     with clock.stage("record"):
-        ctx.warehouse.register_files([_ledger_row(ctx, a) for a in arrivals
+        ctx.warehouse.register_files([ledger_row(ctx, a) for a in arrivals
                                     if a.submission_id not in known_ids])
     to_process = {a.submission_id for a in arrivals if a.duplicate_of is None}
 
@@ -190,7 +192,21 @@ def start_ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progr
     return summary, annotations
 
 
-def _ledger_row(ctx: PeriodContext, a: Arrival) -> dict[str, Any]:
+def as_recorded(read: FileRead, known: Mapping[str, Mapping[str, Any]]) -> FileRead:
+    """An imported file (tonghop.history_import) was received when its ledger row says: its copy in the inbox
+    was made on the day of the import (an S3 object's LastModified; a local file's mtime, unless kept), so
+    the window check and on-time follow the ledger, on every later run too. Same place and same content
+    (the submission id) is the same file; anything else at that place is a live file and keeps the inbox's
+    time, and so does every live file."""
+    row = known.get(read.submission_id)
+    if row is not None and row["origin"] == IMPORTED:
+        read.item = dataclasses.replace(read.item, received_at=utc(row["received_at"]))
+    return read
+
+
+def ledger_row(ctx: PeriodContext, a: Arrival, **provenance: Any) -> dict[str, Any]:
+    """The ledger row of a newly arrived file, received at `a.item.received_at`; `provenance`: `origin`,
+    `imported_by` and `import_reason` of a file imported from history (default: a live file)."""
     item, period = a.item, ctx.period
     return {
         "submission_id": a.submission_id, "period_id": period.id, "submitted_for": item.submitted_for,
@@ -199,10 +215,8 @@ def _ledger_row(ctx: PeriodContext, a: Arrival) -> dict[str, Any]:
         "received_at": utc(item.received_at),
         "on_time": period.on_time(item.received_at), "status": DUPLICATE if a.duplicate_of else RECEIVED,
         "duplicate_of": a.duplicate_of, "error_count": 0, "warning_count": 0, "annotated_path": None,
-        "map_edition": ctx.edition.id, "origin": LIVE,
+        "map_edition": ctx.edition.id, "origin": LIVE, **provenance,
     }
-
-
 
 
 def ingest_batch(ctx: PeriodContext, batch: str, run_id: str | None = None, reprocess: bool = False

@@ -99,6 +99,8 @@ class Inbox(Protocol):
 
     def read(self, item: InboxFile) -> bytes: ...
 
+    def put(self, key: str, data: bytes, received_at: dt.datetime | None = None) -> None: ...
+
 
 def open_inbox(location: str | Path, trust_received_at: bool = False) -> Inbox:
     """The inbox at a location; `trust_received_at`: an S3 object's `received-at` metadata is its received
