@@ -387,7 +387,8 @@ def _write_officer_file(settings: Settings, warehouse: Any, args: argparse.Names
     from tonghop.targets import load_targets
 
     data = load(warehouse, args.period, args.unit)
-    targets = load_targets(settings.targets_path)
+    targets = load_targets(settings.targets_path, settings.editions,
+                           settings.edition_for(_period(settings, args.period)).id)
     out = Path(args.out)
     if args.format == "xlsx":
         out.parent.mkdir(parents=True, exist_ok=True)

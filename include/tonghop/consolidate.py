@@ -51,7 +51,9 @@ def consolidate(ctx: PeriodContext, run_id: str | None = None, now: dt.datetime 
             accepted=winner is not None,
             with_warnings=bool(winner and winner["warning_count"]),
             on_time=any(utc(s["received_at"]) <= period.commune_deadline for s in received),
-            imported=bool(received) and all(s.get("origin") == IMPORTED for s in received),
+            # The file that counts (the accepted one; without one, everything it sent) came from history.
+            imported=(winner.get("origin") == IMPORTED if winner
+                      else bool(received) and all(s.get("origin") == IMPORTED for s in received)),
         ))
     with clock.stage("rollup"):
         facts = {name: frame.assign(map_edition=ctx.edition.id) if not frame.empty else frame

@@ -38,7 +38,17 @@ from tonghop.numbers import fmt
 from tonghop.offices import Offices, load_offices
 from tonghop.period import PeriodContext
 from tonghop.storage import Outputs
-from tonghop.vocabulary import ACCEPTED, DUPLICATE, RECEIVED, REJECTED, SUPERSEDED, local_date, local_time_words, utc
+from tonghop.vocabulary import (
+    ACCEPTED,
+    DUPLICATE,
+    IMPORTED,
+    RECEIVED,
+    REJECTED,
+    SUPERSEDED,
+    local_date,
+    local_time_words,
+    utc,
+)
 from tonghop.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -133,6 +143,8 @@ def result_emails(plan: Plan, warehouse: Warehouse, hierarchy: Hierarchy, calend
     for s in submissions:
         if s["status"] == RECEIVED:
             continue  # not processed yet: its result comes with the run that processes it
+        if s.get("origin") == IMPORTED:
+            continue  # history loaded by the data team: the commune sent it long ago and was answered then
         with plan.contained("result", s["submission_id"]):
             _result_email(plan, warehouse, hierarchy, calendar, directory, s, by_id, outputs, parent_level)
 

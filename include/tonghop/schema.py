@@ -134,7 +134,8 @@ def _fact_tables(md: sa.MetaData, spec: TemplateSpec) -> None:
             sa.Column("on_time", sa.Integer, nullable=False,
                       comment="Communes with a file received by the end of the deadline day"),
             sa.Column("imported", sa.Integer, nullable=False, server_default="0",
-                      comment="Communes whose files were all imported from history (tonghop import), none sent live"),
+                      comment="Communes whose file that counts (the accepted one, else all they sent) "
+                              "was imported from history"),
             sa.Column("reporting_rate", RATE, comment="Tỷ lệ báo cáo: received / expected × 100"),
             sa.Column("on_time_rate", RATE, comment="Tỷ lệ báo cáo đúng hạn: on_time / expected × 100"),
             sa.Column("acceptance_rate", RATE, comment="accepted / expected × 100"),

@@ -113,7 +113,8 @@ def upgrade() -> None:
     for table in ("fact_completeness", "fact_completeness_history"):
         op.add_column(table, sa.Column(
             "imported", sa.Integer, nullable=False, server_default="0",
-            comment="Communes whose files were all imported from history (tonghop import), none sent live"))
+            comment="Communes whose file that counts (the accepted one, else all they sent) "
+            "was imported from history"))
     op.add_column("submission", _edition_column("Map edition of submitted_for and province_code (the period's edition)"))
     op.add_column("submission", sa.Column(
         "origin", sa.String(16), nullable=False, server_default="live",
