@@ -165,7 +165,7 @@ def test_history_is_imported_with_its_real_times(tonghop, workbooks, tmp_path, w
 def test_copies_sent_live_are_refused_and_the_import_still_counts(tonghop, workbooks, tmp_path):
     """What the province did first: the same workbooks copied into the inbox today are live files received
     outside the window (TH-A-006) — the window check is untouched. Importing them afterwards puts the
-    history in; the live copies stay rejected, and the communes are not counted as imported only."""
+    history in; the live copies stay rejected, and every commune's report that counts is an imported one."""
     folder, reports = workbooks
     home = tmp_path / "home"
     env = _env(home, f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
@@ -188,7 +188,7 @@ def test_copies_sent_live_are_refused_and_the_import_still_counts(tonghop, workb
     assert sorted((r["submission_id"], r["status"]) for r in rows if r["origin"] == "live") == sorted(
         (r["submission_id"], "rejected") for r in live)
     completeness = _completeness(warehouse)
-    assert (completeness["accepted"], completeness["imported"]) == (22, 0)
+    assert (completeness["accepted"], completeness["imported"]) == (22, 22)
     assert completeness["on_time"] == sum(when <= LAST_ON_TIME for when in local.values())
 
     tonghop("run", "--period", H1, "--reprocess", "--no-reports", **env)
