@@ -13,7 +13,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
 DEMO_PERIOD ?= 2026-FY
 DEMO_UNIT ?= 86
-DEMO_HOME := $(CURDIR)/var/demo
+DEMO_HOME ?= $(CURDIR)/var/demo
 
 .PHONY: install demo test test-quick lint browser up airflow-ui bench requirements clean
 

@@ -292,3 +292,20 @@ def test_officers_read_each_period_on_its_own_map(across):
     assert poor_bars == pytest.approx([sum(fy[c]["poor_end"] for c in group) * 100
                                        / sum(fy[c]["total_households"] for c in group) for group in (urban, rural)])
     warehouse.dispose()
+
+
+def test_a_province_map_overrides_one_edition_only(tmp_path):
+    """TONGHOP_HIERARCHY='2025=<csv>' replaces the two-level map and leaves the three-level one alone."""
+    from tonghop.calendar import load_calendar
+    from tonghop.config import Settings
+
+    csv_path = tmp_path / "vinh-long.csv"
+    csv_path.write_text("code,name,level,parent_code,area\n86,Tỉnh Vĩnh Long,province,,\n"
+                        "99001,Phường Thử,commune,86,\n99002,Xã Thử,commune,86,\n", encoding="utf-8")
+    settings = Settings.from_env(home=tmp_path, hierarchy_source=f"2025={csv_path}")
+    calendar = load_calendar(settings.calendar_path)
+    after, before = settings.hierarchy_for(calendar.get("2026-FY")), settings.hierarchy_for(calendar.get("2024-FY"))
+    assert [(u.code, u.area) for u in after.reporting_units("86")] == [("99001", "urban"), ("99002", "rural")]
+    assert after.edition == "2025" and before.edition == "pre2025" and len(before.reporting_units()) == 10051
+    assert settings.edition_for(calendar.get("2025-H1")).id == "pre2025"
+    assert settings.edition_for(calendar.get("2025-FY")).id == "2025"
