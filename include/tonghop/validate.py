@@ -143,6 +143,8 @@ def reports_frame(spec: TemplateSpec, hierarchy: Hierarchy, period: Period,
     version = spec.version_for(hierarchy.levels).version
     columns["expected_template_version"] = [version] * len(reports)
     columns["template_fits_map"] = [r.values.get("template_version") == version for r in reports]
+    # A workbook of the other map's form lacks (or has extra) district rows: TH-A-008 says so, not TH-A-002.
+    columns["district_checkable"] = [k and fits for k, fits in zip(known, columns["template_fits_map"], strict=True)]
     for level in ("district", "province"):
         columns[f"expected_{level}_code"] = [hierarchy.ancestor(c, level) if k else None
                                              for c, k in zip(columns["commune_code"], known, strict=True)]
