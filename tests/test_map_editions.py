@@ -309,3 +309,16 @@ def test_a_province_map_overrides_one_edition_only(tmp_path):
     assert after.edition == "2025" and before.edition == "pre2025" and len(before.reporting_units()) == 10051
     assert settings.edition_for(calendar.get("2025-H1")).id == "pre2025"
     assert settings.edition_for(calendar.get("2025-FY")).id == "2025"
+
+
+def test_a_pre_reform_scope_for_a_later_period_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
+    from tonghop.cli import main
+
+    monkeypatch.setenv("TONGHOP_HOME", str(tmp_path))
+    monkeypatch.setenv("TONGHOP_SCOPE", "83")  # Tỉnh Bến Tre: merged into Tỉnh Vĩnh Long (86) on 1 July 2025
+    assert main(["run", "--period", "2026-FY", "--no-reports"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("tonghop: TONGHOP_SCOPE=83 is not a unit of map edition 2025, which period 2026-FY runs on; "
+                   "its territory is now in 86 (Tỉnh Vĩnh Long)")
+    monkeypatch.setenv("TONGHOP_SCOPE", "86")
+    assert main(["run", "--period", "2026-FY", "--no-reports"]) == 0

@@ -17,6 +17,7 @@ from typing import Any
 
 from tonghop.calendar import CalendarError, load_calendar
 from tonghop.config import Settings
+from tonghop.editions import EditionError
 from tonghop.hierarchy import Hierarchy
 from tonghop.numbers import fmt
 from tonghop.storage import S3Inbox, is_s3
@@ -526,7 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("tonghop").setLevel(level)  # Airflow's imports configure the root logger at INFO
     try:
         return args.func(args)
-    except UsageError as exc:
+    except (UsageError, EditionError) as exc:
         _say(f"tonghop: {exc}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -14,7 +14,7 @@ from typing import Any
 from tonghop.calendar import Calendar, Period, load_calendar
 from tonghop.config import Settings
 from tonghop.correspondence import Correspondence, RetiredUnit, load_correspondence, retired_units
-from tonghop.editions import MapEdition
+from tonghop.editions import EditionError, MapEdition
 from tonghop.findings import Check, load_catalogue
 from tonghop.hierarchy import Hierarchy
 from tonghop.spec import TemplateSpec, load_spec
@@ -58,7 +58,25 @@ class PeriodContext:
     def open(cls, settings: Settings, period_id: str) -> PeriodContext:
         calendar = load_calendar(settings.calendar_path)
         period = calendar.get(period_id)
-        return cls(settings, load_spec(), settings.hierarchy_for(period), calendar, period)
+        ctx = cls(settings, load_spec(), settings.hierarchy_for(period), calendar, period)
+        ctx._check_scope()
+        return ctx
+
+    def _check_scope(self) -> None:
+        """TONGHOP_SCOPE names a unit of this period's map (a pre-reform code for a later period fails here,
+        saying where its territory went, instead of deep in a stage)."""
+        scope = self.settings.scope
+        if scope is None or scope in self.hierarchy:
+            return
+        successors = []
+        if self.correspondence is not None:
+            old = self.settings.editions.hierarchy(self.correspondence.old_edition).get(scope)
+            links = self.correspondence.successors(scope, old.level) if old else []
+            successors = [f"{x.new_code} ({self.hierarchy[x.new_code].name})" for x in links
+                          if x.new_code in self.hierarchy]
+        hint = f"; its territory is now in {', '.join(successors)}" if successors else ""
+        raise EditionError(f"TONGHOP_SCOPE={scope} is not a unit of map edition {self.edition.id}, which period "
+                           f"{self.period.id} runs on{hint}")
 
     @property
     def edition(self) -> MapEdition:
