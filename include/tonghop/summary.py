@@ -17,7 +17,7 @@ from tonghop.warehouse import Warehouse
 COMPLETENESS_KEYS = ("expected", "received", "accepted", "accepted_with_warnings", "rejected", "missing",
                      "on_time", "reporting_rate", "on_time_rate", "acceptance_rate", "is_partial")
 CHILD_MEASURES = ("total_households", "poor_end", "poor_rate", "near_poor_end", "near_poor_rate")
-_KEYS = {"period_id", "unit_code", "area", "unit_level", "version"}
+_KEYS = {"period_id", "unit_code", "area", "unit_level", "version", "map_edition"}
 
 
 def _jsonable(value: Any) -> Any:
