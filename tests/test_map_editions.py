@@ -322,3 +322,15 @@ def test_a_pre_reform_scope_for_a_later_period_is_refused_in_one_line(tmp_path, 
                    "its territory is now in 86 (Tỉnh Vĩnh Long)")
     monkeypatch.setenv("TONGHOP_SCOPE", "86")
     assert main(["run", "--period", "2026-FY", "--no-reports"]) == 0
+
+
+def test_a_scope_per_map_edition_keeps_a_province_s_history_under_its_old_code(tmp_path):
+    from tonghop.config import Settings
+    from tonghop.period import PeriodContext
+
+    settings = Settings.from_env(home=tmp_path, scope="2025=86;pre2025=83")
+    before, after = PeriodContext.open(settings, "2024-FY"), PeriodContext.open(settings, "2026-FY")
+    assert (before.scope, after.scope) == ("83", "86")
+    assert before.hierarchy[before.scope].name == "Tỉnh Bến Tre"
+    assert after.hierarchy[after.scope].name == "Tỉnh Vĩnh Long"
+    assert Settings.from_env(home=tmp_path, scope="2025=86").scope_for("pre2025") is None  # the whole map

@@ -12,7 +12,7 @@
 | TONGHOP_HIERARCHY       | (the editions' own sources) — a CSV path for every edition, or `2025=a.csv;pre2025=b.csv` |
 | TONGHOP_OFFICES         | <project>/config/offices.yaml — office names and letterheads per edition and province |
 | TONGHOP_EXPECTATIONS    | <project>/expectations                |
-| TONGHOP_SCOPE           | (all) — a unit code: only its communes are expected |
+| TONGHOP_SCOPE           | (all) — a unit code: only its communes are expected; per map edition `2025=86;pre2025=83` |
 | TONGHOP_CONTACTS        | <project>/config/contacts.csv — who receives e-mails |
 | TONGHOP_TARGETS         | <project>/config/targets.yaml — plan targets of provinces and districts |
 | TONGHOP_MAIL_FROM       | sender when the smtp_default connection names none |
@@ -92,6 +92,15 @@ class Settings:
 
     def edition_for(self, period: Period) -> MapEdition:
         return self.editions.for_period(period)
+
+    def scope_for(self, edition_id: str) -> str | None:
+        """TONGHOP_SCOPE for a map edition: one unit code for every edition, or per edition `2025=86;pre2025=83`
+        (a province keeps its history from before the reform under its old code)."""
+        scope = (self.scope or "").strip()
+        if "=" not in scope:
+            return scope or None
+        pairs = dict(part.strip().partition("=")[::2] for part in scope.split(";") if part.strip())
+        return pairs.get(edition_id, "").strip() or None
 
     def hierarchy_for(self, period: Period) -> Hierarchy:
         """The map the period runs on: the edition in force on its commune deadline."""

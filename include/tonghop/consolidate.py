@@ -37,7 +37,7 @@ def consolidate(ctx: PeriodContext, run_id: str | None = None, now: dt.datetime 
     by_commune: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for s in submissions:
         by_commune[s["submitted_for"]].append(s)
-    expected = hierarchy.reporting_units(ctx.settings.scope, active_on=period.deadline_date)
+    expected = hierarchy.reporting_units(ctx.scope, active_on=period.deadline_date)
     commune_statuses = []
     accepted_values = {}
     for unit in expected:

@@ -332,7 +332,7 @@ def notify(ctx: PeriodContext, now: dt.datetime | None = None) -> dict[str, Any]
     settings, period_id = ctx.settings, ctx.period.id
     directory = load_directory(settings.contacts_path, ctx.edition.id)
     plan = owed(ctx.warehouse, ctx.hierarchy, ctx.calendar, ctx.period, directory,
-                now or dt.datetime.now(dt.UTC), ctx.outputs, settings.scope,
+                now or dt.datetime.now(dt.UTC), ctx.outputs, ctx.scope,
                 offices=load_offices(settings.offices_path), edition=ctx.edition.id)
     for kind, ref in plan.without_recipient:
         log.warning("%s %s %s: nobody in the contacts directory to send it to", period_id, kind, ref)

@@ -24,8 +24,8 @@ def publish_reports(ctx: PeriodContext) -> list[str]:
     one). Returns the locations written."""
     hierarchy, period_id, outputs = ctx.hierarchy, ctx.period.id, ctx.outputs
     top = hierarchy.levels[0]
-    if ctx.settings.scope:
-        provinces = [hierarchy.ancestor(ctx.settings.scope, top)]
+    if ctx.scope:
+        provinces = [hierarchy.ancestor(ctx.scope, top)]
     else:
         provinces = sorted(u.code for u in hierarchy.at_level(top))
     targets = load_targets(ctx.settings.targets_path, ctx.settings.editions, ctx.edition.id)

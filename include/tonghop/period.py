@@ -65,7 +65,7 @@ class PeriodContext:
     def _check_scope(self) -> None:
         """TONGHOP_SCOPE names a unit of this period's map (a pre-reform code for a later period fails here,
         saying where its territory went, instead of deep in a stage)."""
-        scope = self.settings.scope
+        scope = self.scope
         if scope is None or scope in self.hierarchy:
             return
         successors = []
@@ -81,6 +81,11 @@ class PeriodContext:
     @property
     def edition(self) -> MapEdition:
         return self.settings.edition_for(self.period)
+
+    @property
+    def scope(self) -> str | None:
+        """The unit whose communes this deployment expects, in this period's map (None: the whole map)."""
+        return self.settings.scope_for(self.edition.id)
 
     @functools.cached_property
     def correspondence(self) -> Correspondence | None:
