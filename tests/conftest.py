@@ -33,7 +33,7 @@ from tonghop.calendar import load_calendar  # noqa: E402
 from tonghop.config import Settings  # noqa: E402
 from tonghop.hierarchy import load_hierarchy  # noqa: E402
 
-PERIOD = "2026-FY"
+PERIOD = "2024-FY"  # before the July 2025 reform: the three-level map (province → district → commune)
 DISTRICT = "836"  # Huyện Ba Tri, Tỉnh Bến Tre: 22 communes (1 urban township)
 PROVINCE = "83"
 
@@ -147,7 +147,7 @@ def officer_sample(tmp_path_factory, hierarchy, period):
 
     home = tmp_path_factory.mktemp("officer")
     targets = home / "targets.yaml"
-    targets.write_text("targets:\n" + "".join(f'  - {{unit: "{u}", years: "2026", poor_rate_max: {v}}}\n'
+    targets.write_text("targets:\n" + "".join(f'  - {{unit: "{u}", years: "2024", poor_rate_max: {v}}}\n'
                                                for u, v in OFFICER_TARGETS.items()), encoding="utf-8")
     settings = Settings.from_env(home=home, inbox=home / "inbox", output=home / "runs", scope=PROVINCE,
                                  targets_path=targets, warehouse_url=f"sqlite:///{home / 'warehouse.sqlite'}",

@@ -33,8 +33,9 @@ from tonghop.warehouse import Warehouse
 HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
-def at(day: int, month: int, hour: int, minute: int = 0) -> dt.datetime:
-    return dt.datetime(2026, month, day, hour, minute, tzinfo=HANOI)
+def at(day: int, month: int, hour: int, minute: int = 0, year: int = 2024) -> dt.datetime:
+    """A local moment; the year is PERIOD's unless given."""
+    return dt.datetime(year, month, day, hour, minute, tzinfo=HANOI)
 
 
 class Mailbox:
@@ -108,7 +109,7 @@ def contacts(settings, hierarchy, tmp_path, monkeypatch):
 def deliver(settings, hierarchy, period, commune: str, when: dt.datetime, name: str = "bao-cao.xlsx",
             seed: int = 5, edit=None, copy_of: Path | None = None) -> Path:
     """A commune's file arriving in its inbox folder at `when` (the file's modification time)."""
-    path = settings.inbox_dir / PERIOD / "83" / commune / name
+    path = settings.inbox_dir / period.id / "83" / commune / name
     path.parent.mkdir(parents=True, exist_ok=True)
     if copy_of is not None:
         path.write_bytes(copy_of.read_bytes())
@@ -257,8 +258,8 @@ def test_data_team_is_alerted_once_when_no_consolidation_follows_the_deadline(se
     alerts = _by_kind(mailbox.take()).get("alert", [])
     assert len(alerts) == 1 and alerts[0][0] == [DATA_TEAM] and PERIOD in alerts[0][1]["Subject"]
 
-    consolidate(PeriodContext.open(settings, "2026-H1"), now=at(11, 5, 7))  # H1 consolidated in time: no alert
-    notify(PeriodContext.open(settings, "2026-H1"), at(12, 5, 9))
+    consolidate(PeriodContext.open(settings, "2024-H1"), now=at(11, 5, 7))  # H1 consolidated in time: no alert
+    notify(PeriodContext.open(settings, "2024-H1"), at(12, 5, 9))
     assert "alert" not in _by_kind(mailbox.take())
 
 
@@ -291,18 +292,20 @@ def test_ledger_invariant_refuses_lost_or_unprocessed_files():
 
 @pytest.mark.airflow
 def test_ingestion_dag_answers_new_files_at_its_logical_time(airflow_db, settings, contacts, mailbox, hierarchy,
-                                                             period):
-    """The frequent-ingestion DAG, run by Airflow for 5 Nov 09:00: new files answered, reminders due sent."""
+                                                             calendar):
+    """The frequent-ingestion DAG, run by Airflow for 5 May 2025 09:00: new files answered, reminders due sent.
+    2025-H1, not PERIOD: the DAG starts on 1 January 2025 (Airflow creates no task of a run before that), and
+    2025-H1 (due 10/05/2025) is the last period of the three-level map."""
     from airflow.dag_processing.dagbag import DagBag
 
     from tests.conftest import ROOT
 
-    settings = contacts
+    settings, period = contacts, calendar.get("2025-H1")
     sent = hierarchy.reporting_units(DISTRICT)[:2]
     for unit in sent:
-        deliver(settings, hierarchy, period, unit.code, at(3, 11, 9))
+        deliver(settings, hierarchy, period, unit.code, at(3, 5, 9, year=2025))
     dag = DagBag(dag_folder=str(ROOT / "dags")).dags["tonghop_ingest"]
-    run = dag.test(logical_date=at(5, 11, 9).astimezone(dt.UTC))
+    run = dag.test(logical_date=at(5, 5, 9, year=2025).astimezone(dt.UTC))
     assert str(run.state) in ("success", "DagRunState.SUCCESS"), run.state
     mails = _by_kind(mailbox.take())
     assert sorted(r for rcpts, _ in mails["result"] for r in rcpts) == sorted(commune_address(u.code) for u in sent)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests import expected as exp
-from tests.conftest import DISTRICT, PERIOD
+from tests.conftest import DISTRICT
 from tonghop.calendar import CalendarError, load_calendar
 from tonghop.hierarchy import HierarchyError, load_hierarchy
 from tonghop.pipeline import run_period
@@ -39,6 +39,7 @@ TWO_LEVEL = """code,name,level,parent_code,area,valid_from,valid_to
 91004,Xã Bốn (đã sáp nhập),commune,91,rural,,2026-06-30
 91005,Xã Năm (thành lập mới),commune,91,rural,2026-07-01,
 """
+TWO_LEVEL_PERIOD = "2026-FY"  # a period after the July 2025 reform, when the map has two levels
 
 
 def test_csv_hierarchy_with_two_levels_runs_the_whole_period(tmp_path, settings, calendar):
@@ -47,14 +48,14 @@ def test_csv_hierarchy_with_two_levels_runs_the_whole_period(tmp_path, settings,
     csv_path.write_text(TWO_LEVEL, encoding="utf-8")
     hierarchy = load_hierarchy(str(csv_path))
     assert hierarchy.levels == ("province", "commune")
-    period = calendar.get(PERIOD)
+    period = calendar.get(TWO_LEVEL_PERIOD)
     active = hierarchy.reporting_units("91", active_on=period.deadline_date)
     assert [u.code for u in active] == ["91001", "91002", "91003", "91005"]  # units merged away don't count
 
     settings = dataclasses.replace(settings, hierarchy_source=str(csv_path))
     generate_sample(active[:3], period, hierarchy, settings.inbox_dir, SampleOptions(seed=5, late_rate=0))
-    manifest = exp.load(manifest_path(settings.inbox_dir, PERIOD))
-    run_period(settings, PERIOD)
+    manifest = exp.load(manifest_path(settings.inbox_dir, TWO_LEVEL_PERIOD))
+    run_period(settings, TWO_LEVEL_PERIOD)
     warehouse = Warehouse(settings.warehouse)
     province = next(r for r in warehouse.read_table("fact_households", unit_code="91", area="total"))
     assert province["unit_level"] == "province"
