@@ -69,8 +69,7 @@ def _edition_column(comment: str = EDITION_COMMENT, **kwargs: Any) -> sa.Column:
 def _fact_keys() -> list[sa.Column]:
     return [
         sa.Column("period_id", sa.String(32), primary_key=True, comment="Reporting period id, e.g. 2026-FY"),
-        sa.Column("unit_code", sa.String(16), primary_key=True,
-                  comment="GSO code of the unit in the period's map edition (dim_unit.code)"),
+        sa.Column("unit_code", sa.String(16), primary_key=True, comment="GSO code of the unit (dim_unit.code)"),
         sa.Column("area", sa.String(8), primary_key=True,
                   comment="total, urban (Khu vực thành thị) or rural (Khu vực nông thôn); communes: total"),
         sa.Column("unit_level", sa.String(16), nullable=False, comment="province, district or commune"),
