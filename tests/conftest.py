@@ -47,9 +47,11 @@ LONG_TIERS = {
     "test_containment": ("faults",),
     "test_fuzz": ("faults",),
     "test_hostile": ("faults",),
+    "test_demo": ("slow", "airflow"),
     **{name: ("slow",) for name in ("test_pipeline", "test_validation", "test_warehouse", "test_lifecycle",
                                     "test_email_safety", "test_officer", "test_storage", "test_reference",
-                                    "test_cli")},
+                                    "test_cli", "test_map_editions", "test_map_editions_email",
+                                    "test_migrations", "test_history_import")},
 }
 
 
