@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import json
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -288,27 +286,10 @@ BUCKET = "tonghop-history"
 
 @pytest.fixture
 def s3(monkeypatch):
-    """moto's S3 server on loopback, reached through the aws_default connection as in production."""
-    import boto3
-    from botocore.config import Config
-    from moto.server import ThreadedMotoServer
+    from tests.test_storage import moto_s3
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
-        "conn_type": "aws", "login": "tonghop-test", "password": "tonghop-test-secret",
-        "extra": {"endpoint_url": endpoint, "region_name": "us-east-1",
-                  "config_kwargs": {"s3": {"addressing_style": "path"}}}}))
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="tonghop-test",
-                          aws_secret_access_key="tonghop-test-secret", config=Config(s3={"addressing_style": "path"}))
-    client.create_bucket(Bucket=BUCKET)
-    yield client
-    server.stop()
+    with moto_s3(monkeypatch, BUCKET) as client:
+        yield client
 
 
 def test_into_an_s3_inbox(tonghop, workbooks, tmp_path, s3):

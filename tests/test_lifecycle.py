@@ -72,14 +72,19 @@ class Mailbox:
         return taken
 
 
-@pytest.fixture
-def mailbox(monkeypatch):
+def start_mailbox(monkeypatch, sender: str) -> Mailbox:
+    """A started Mailbox that the smtp_default connection points at (stop it when done)."""
     box = Mailbox()
     box.start()
     monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({
         "conn_type": "smtp", "host": "127.0.0.1", "port": box.port,
-        "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "tonghop@batri.example.gov.vn",
-                  "timeout": 5, "retry_limit": 0}}))
+        "extra": {"disable_ssl": True, "disable_tls": True, "from_email": sender, "timeout": 5, "retry_limit": 0}}))
+    return box
+
+
+@pytest.fixture
+def mailbox(monkeypatch):
+    box = start_mailbox(monkeypatch, "tonghop@batri.example.gov.vn")
     yield box
     box.stop()
 

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.test_lifecycle import Mailbox
+from tests.test_lifecycle import start_mailbox
 from tonghop.config import Settings
 from tonghop.consolidate import consolidate
 from tonghop.contacts import Contact, write_directory
@@ -28,14 +28,7 @@ OLD_DISTRICT_OFFICER = "ldtbxh.batri@example.gov.vn"
 
 @pytest.fixture
 def mailbox(monkeypatch):
-    import json
-
-    box = Mailbox()
-    box.start()
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({
-        "conn_type": "smtp", "host": "127.0.0.1", "port": box.port,
-        "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "tonghop@vinhlong.example.gov.vn",
-                  "timeout": 5, "retry_limit": 0}}))
+    box = start_mailbox(monkeypatch, "tonghop@vinhlong.example.gov.vn")
     yield box
     box.stop()
 

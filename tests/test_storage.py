@@ -3,6 +3,7 @@ in PostgreSQL, driven through the CLI as an operator would (in this process: the
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import socket
@@ -21,8 +22,9 @@ from tonghop.warehouse import Warehouse
 BUCKET = "tonghop-inbox"
 
 
-@pytest.fixture
-def s3(monkeypatch):
+@contextlib.contextmanager
+def moto_s3(monkeypatch, bucket: str):
+    """moto's S3 server on loopback with `bucket`, reached through the aws_default connection as in production."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -37,9 +39,17 @@ def s3(monkeypatch):
     client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="tonghop-test",
                           aws_secret_access_key="tonghop-test-secret",
                           config=Config(s3={"addressing_style": "path"}))
-    client.create_bucket(Bucket=BUCKET)
-    yield client
-    server.stop()
+    client.create_bucket(Bucket=bucket)
+    try:
+        yield client
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    with moto_s3(monkeypatch, BUCKET) as client:
+        yield client
 
 
 def _objects(client, prefix: str) -> dict[str, str]:
