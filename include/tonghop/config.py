@@ -14,6 +14,7 @@
 | TONGHOP_EXPECTATIONS    | <project>/expectations                |
 | TONGHOP_SCOPE           | (all) — a unit code: only its communes are expected; per map edition `2025=86;pre2025=83` |
 | TONGHOP_CONTACTS        | <project>/config/contacts.csv — who receives e-mails |
+| TONGHOP_OFFICERS        | <project>/config/officers.csv — which login sees and signs off which units |
 | TONGHOP_TARGETS         | <project>/config/targets.yaml — plan targets of provinces and districts |
 | TONGHOP_MAIL_FROM       | sender when the smtp_default connection names none |
 | TONGHOP_BATCH_FILES     | 1500 — files per mapped ingestion task (whole provinces) |
@@ -49,6 +50,7 @@ class Settings:
     scope: str | None = None
     warehouse_conn_id: str | None = None
     contacts_path: Path | None = None
+    officers_path: Path | None = None
     mail_from: str = "tonghop@localhost"
     batch_files: int = 1500
     targets_path: Path | None = None
@@ -71,6 +73,7 @@ class Settings:
             scope=env.get("TONGHOP_SCOPE") or None,
             warehouse_conn_id=env.get("TONGHOP_WAREHOUSE_CONN_ID") or None,
             contacts_path=Path(env.get("TONGHOP_CONTACTS", PROJECT_ROOT / "config" / "contacts.csv")),
+            officers_path=Path(env.get("TONGHOP_OFFICERS", PROJECT_ROOT / "config" / "officers.csv")),
             mail_from=env.get("TONGHOP_MAIL_FROM", "tonghop@localhost"),
             batch_files=int(env.get("TONGHOP_BATCH_FILES", "1500")),
             targets_path=Path(env.get("TONGHOP_TARGETS", PROJECT_ROOT / "config" / "targets.yaml")),
@@ -78,7 +81,7 @@ class Settings:
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for key in ("calendar_path", "expectations_dir", "home", "contacts_path", "targets_path", "editions_path",
-                    "offices_path"):
+                    "offices_path", "officers_path"):
             if key in given:
                 given[key] = Path(given[key])
         for key in ("inbox", "output"):

@@ -54,6 +54,12 @@ TABLE_DOCS = {
     "fact_funding": "Programme funding per period × unit × area × component (million VND).",
     "fact_outputs": "Output indicators (plan, achieved, cumulative) per period × unit × area.",
     "fact_completeness": "Reporting completeness and timeliness per period × unit × area.",
+    "sign_off_event": "The sign-off audit trail, append-only: every send-back, explanation, approval, acceptance, "
+                      "return and withdrawal, with who, when and why.",
+    "unit_approval": "Current sign-off state of each consolidating unit and period (draft, approved, accepted), "
+                     "kept with the audit trail in one transaction.",
+    "review_finding": "Statistical outliers found at consolidation: accepted reports far from their peers "
+                      "(modified z-score), for the officer's review. Recomputed by each consolidation.",
     "email_log": "E-mails sent (one row per message and recipient): makes sending idempotent.",
     "run_log": "Finished consolidation runs per period (used by the deadline alert).",
 }
@@ -237,7 +243,8 @@ def build_metadata(spec: TemplateSpec | None = None) -> sa.MetaData:
         sa.Column("imported_by", sa.Text, comment="Who imported the file (imported files)"),
         sa.Column("import_reason", sa.Text, comment="Why it was imported (imported files)"),
         sa.Column("status", sa.String(16), nullable=False,
-                  comment="received (not processed yet), accepted, rejected, superseded or duplicate"),
+                  comment="received (not processed yet), accepted, rejected, superseded, duplicate, returned "
+                          "(sent back by an officer) or held (valid, kept out while its unit is approved)"),
         sa.Column("duplicate_of", sa.String(40), comment="For a byte-identical re-send: the original submission"),
         sa.Column("error_count", sa.Integer, nullable=False, comment="Findings of severity error"),
         sa.Column("warning_count", sa.Integer, nullable=False, comment="Findings of severity warning"),
@@ -279,6 +286,49 @@ def build_metadata(spec: TemplateSpec | None = None) -> sa.MetaData:
         comment=TABLE_DOCS["publication"],
     )
     _fact_tables(md, spec)
+    sa.Table(
+        "sign_off_event", md,
+        sa.Column("event_id", sa.Integer, primary_key=True, autoincrement=True, comment="Order of the event"),
+        sa.Column("period_id", sa.String(32), nullable=False, index=True, comment="Period"),
+        _edition_column(),
+        sa.Column("unit_code", sa.String(16), nullable=False,
+                  comment="Unit acted on: the commune (send_back, explain) or the consolidating unit"),
+        sa.Column("action", sa.String(16), nullable=False,
+                  comment="send_back, explain, approve, accept, return or withdraw"),
+        sa.Column("submission_id", sa.String(40), comment="The report sent back or explained"),
+        sa.Column("actor", sa.Text, nullable=False, comment="Login of the officer (explain: the commune's preparer)"),
+        sa.Column("actor_unit", sa.String(16), comment="The officer's unit (empty: national level)"),
+        sa.Column("reason", sa.Text, comment="Why (required for send_back, return and withdraw) or the explanation"),
+        sa.Column("version", sa.Integer, comment="Publication version the officer saw when deciding"),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False, comment="When (UTC)"),
+        comment=TABLE_DOCS["sign_off_event"],
+    )
+    sa.Table(
+        "unit_approval", md,
+        sa.Column("period_id", sa.String(32), primary_key=True, comment="Period"),
+        _edition_column(primary_key=True),
+        sa.Column("unit_code", sa.String(16), primary_key=True, comment="Consolidating unit (district or province)"),
+        sa.Column("state", sa.String(16), nullable=False, comment="draft, approved or accepted"),
+        sa.Column("event_id", sa.Integer, nullable=False, comment="sign_off_event that set the state"),
+        sa.Column("changed_by", sa.Text, nullable=False, comment="Login that set the state"),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False, comment="When the state was set"),
+        comment=TABLE_DOCS["unit_approval"],
+    )
+    sa.Table(
+        "review_finding", md,
+        sa.Column("period_id", sa.String(32), nullable=False, index=True, comment="Period"),
+        sa.Column("submission_id", sa.String(40), primary_key=True, comment="The accepted report"),
+        sa.Column("check_id", sa.String(16), primary_key=True, comment="Check id, e.g. TH-O-001"),
+        sa.Column("commune_code", sa.String(16), nullable=False, comment="Commune of the report"),
+        sa.Column("peer_unit", sa.String(16), nullable=False, comment="Unit whose communes are the peers"),
+        sa.Column("field_key", sa.String(64), comment="Figure compared"),
+        sa.Column("label", sa.Text, comment="Vietnamese label of the figure"),
+        sa.Column("value", sa.Text, comment="The commune's value"),
+        sa.Column("expected", sa.Text, comment="The peers' median"),
+        sa.Column("score", RATE, nullable=False, comment="Modified z-score (0.6745 × (value − median) / MAD)"),
+        sa.Column("message", sa.Text, nullable=False, comment="The message shown to the officer (Vietnamese)"),
+        comment=TABLE_DOCS["review_finding"],
+    )
     sa.Table(
         "email_log", md,
         sa.Column("kind", sa.String(32), primary_key=True,
@@ -411,9 +461,44 @@ LEFT JOIN dim_unit u ON u.map_edition = s.map_edition AND u.code = s.submitted_f
 }
 
 
-def create_views(execute: Callable[[str], object]) -> None:
-    """Create the BI views in dependency order. A migration that changes a view drops and recreates them all."""
+# A consolidating unit's sign-off state; a commune's figures carry the state of the unit that consolidates them.
+_SIGNED_SQL = """
+SELECT v.*, COALESCE(a.state, 'draft') AS approval_state, a.changed_at AS approval_changed_at
+FROM v_households v
+LEFT JOIN unit_approval a ON a.period_id = v.period_id AND a.map_edition = v.map_edition
+ AND a.unit_code = CASE WHEN v.unit_level = 'commune' THEN COALESCE(v.district_code, v.province_code)
+                        ELSE v.unit_code END
+"""
+
+VIEWS.update({
+    "v_households_signed": (
+        ("v_households with the sign-off state of each row's unit (a commune: of the unit that consolidates it): "
+         "draft, approved (by the unit's officer) or accepted (by the level above)."),
+        _SIGNED_SQL),
+    "v_households_approved": (
+        "Only signed figures: the rows of v_households_signed whose state is approved or accepted.",
+        "SELECT * FROM v_households_signed WHERE approval_state IN ('approved', 'accepted')"),
+    "v_sign_off": (
+        "The sign-off audit trail with unit names: who sent back, explained, approved, accepted, returned or "
+        "withdrew what, when and why.",
+        """
+SELECT e.event_id, e.period_id, e.map_edition, e.unit_code, u.name AS unit_name, u.level AS unit_level, e.action,
+       e.submission_id, e.actor, e.actor_unit, e.reason, e.version, e.at
+FROM sign_off_event e
+LEFT JOIN dim_unit u ON u.map_edition = e.map_edition AND u.code = e.unit_code
+"""),
+})
+# The revision that introduced a view (the others: 0001/0002): each migration creates the views it knows.
+VIEW_REVISIONS = {"v_households_signed": "0003", "v_households_approved": "0003", "v_sign_off": "0003"}
+
+
+def create_views(execute: Callable[[str], object], upto: str | None = None, only: str | None = None) -> None:
+    """Create the BI views in dependency order: all, those introduced `upto` a revision, or `only` one revision's.
+    A migration that changes a view drops and recreates them all."""
     for name, (_, sql) in VIEWS.items():
+        since = VIEW_REVISIONS.get(name, "0002")
+        if (upto and since > upto) or (only and since != only):
+            continue
         execute(f"CREATE VIEW {name} AS {sql.strip()}")
 
 

@@ -169,11 +169,15 @@ class TemplateSpec:
         return self.versions[-1].version
 
     def version_for(self, map_levels: Sequence[str]) -> TemplateVersion:
-        """The version made for a map with these levels (a period's map edition)."""
-        for v in self.versions:
-            if v.map_levels == tuple(map_levels):
-                return v
-        raise ValueError(f"template spec: no version for a map with levels {tuple(map_levels)}")
+        """The newest version made for a map with these levels (a period's map edition): what is handed out."""
+        fitting = self.versions_for(map_levels)
+        if not fitting:
+            raise ValueError(f"template spec: no version for a map with levels {tuple(map_levels)}")
+        return fitting[-1]
+
+    def versions_for(self, map_levels: Sequence[str]) -> tuple[TemplateVersion, ...]:
+        """Every version made for a map with these levels, oldest first: all are accepted for its periods."""
+        return tuple(v for v in self.versions if v.map_levels == tuple(map_levels))
 
     def omitted(self, version: str) -> frozenset[str]:
         return next((v.omits for v in self.versions if v.version == version), frozenset())

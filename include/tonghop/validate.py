@@ -142,7 +142,8 @@ def reports_frame(spec: TemplateSpec, hierarchy: Hierarchy, period: Period,
     columns["commune_successor"] = [g.successor if g else None for g in gone]
     version = spec.version_for(hierarchy.levels).version
     columns["expected_template_version"] = [version] * len(reports)
-    columns["template_fits_map"] = [r.values.get("template_version") == version for r in reports]
+    fitting = {v.version for v in spec.versions_for(hierarchy.levels)}
+    columns["template_fits_map"] = [r.values.get("template_version") in fitting for r in reports]
     # A workbook of the other map's form lacks (or has extra) district rows: TH-A-008 says so, not TH-A-002.
     columns["district_checkable"] = [k and fits for k, fits in zip(known, columns["template_fits_map"], strict=True)]
     for level in ("district", "province"):

@@ -8,7 +8,10 @@ from zoneinfo import ZoneInfo
 
 # A received file's state in the ledger (table `submission`, column `status`); see tonghop.ledger.
 RECEIVED, ACCEPTED, REJECTED, SUPERSEDED, DUPLICATE = "received", "accepted", "rejected", "superseded", "duplicate"
-FINAL_STATES = (ACCEPTED, REJECTED, SUPERSEDED, DUPLICATE)
+# Sign-off (tonghop.sign_off): an accepted report an officer sent back, and a valid file held out of the roll-up
+# because its unit's figures are approved (it competes again once the approval is withdrawn).
+RETURNED, HELD = "returned", "held"
+FINAL_STATES = (ACCEPTED, REJECTED, SUPERSEDED, DUPLICATE, RETURNED, HELD)
 # Where a file came from (column `origin`): the inbox, or history loaded with its real received time.
 LIVE, IMPORTED = "live", "imported"
 
@@ -19,7 +22,13 @@ REPORTING_STATUS_LABELS = {
     REJECTED: "Bị từ chối",
     ACCEPTED_WITH_WARNINGS: "Hợp lệ, có cảnh báo",
     ACCEPTED: "Hợp lệ",
+    RETURNED: "Bị trả lại, chờ xã gửi lại",
 }
+
+# A consolidating unit's figures for a period (tonghop.sign_off): approved by its officer, accepted by the level above.
+DRAFT, APPROVED, ACCEPTED_ABOVE = "draft", "approved", "accepted"
+APPROVAL_STATES = (DRAFT, APPROVED, ACCEPTED_ABOVE)
+APPROVAL_LABELS = {DRAFT: "Chưa duyệt", APPROVED: "Đã duyệt, chờ cấp trên tiếp nhận", ACCEPTED_ABOVE: "Cấp trên đã tiếp nhận"}
 
 # Areas. A commune is urban or rural (COMMUNE_AREAS); published figures exist per area and in TOTAL.
 URBAN, RURAL, TOTAL = "urban", "rural", "total"

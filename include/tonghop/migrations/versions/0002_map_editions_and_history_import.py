@@ -122,7 +122,7 @@ def upgrade() -> None:
     op.add_column("submission", sa.Column("imported_by", sa.Text, comment="Who imported the file (imported files)"))
     op.add_column("submission", sa.Column("import_reason", sa.Text, comment="Why it was imported (imported files)"))
     op.add_column("publication", _edition_column("Map edition the figures were consolidated on"))
-    create_views(op.execute)
+    create_views(op.execute, upto=revision)
 
 
 def downgrade() -> None:
