@@ -18,7 +18,9 @@ from tonghop.correspondence import Correspondence, load_correspondence
 from tonghop.hierarchy import Hierarchy
 from tonghop.ledger import check_invariant, final_statuses
 from tonghop.period import PeriodContext, Stopwatch
+from tonghop.outliers import outlier_findings
 from tonghop.rollup import CommuneStatus, rollup
+from tonghop.sign_off import read_state, record_explanations
 from tonghop.vocabulary import ACCEPTED, FINAL_STATES, IMPORTED, utc
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,8 @@ def consolidate(ctx: PeriodContext, run_id: str | None = None, now: dt.datetime 
     period, hierarchy, warehouse, clock = ctx.period, ctx.hierarchy, ctx.warehouse, Stopwatch()
     with clock.stage("load"):
         submissions = warehouse.read_period_submissions(period.id)
-        statuses = final_statuses(submissions)
+        signed = read_state(warehouse, period.id, ctx.edition.id)
+        statuses = final_statuses(submissions, returned=signed.returned, locked=signed.locked_communes(hierarchy))
         winners = {s["submitted_for"]: s for s in submissions if statuses[s["submission_id"]] == ACCEPTED}
         reports = warehouse.read_reports([s["submission_id"] for s in winners.values()])
     by_commune: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -62,6 +65,10 @@ def consolidate(ctx: PeriodContext, run_id: str | None = None, now: dt.datetime 
     with clock.stage("publish"):
         publication = warehouse.publish_period(period.id, facts, statuses, reference_rows(ctx), run_id, now,
                                                map_edition=ctx.edition.id)
+    with clock.stage("review"):
+        warehouse.replace_review_findings(period.id, outlier_findings(
+            hierarchy, ctx.catalogue, ctx.settings.expectations_dir, period.id, winners, reports))
+        explained = record_explanations(warehouse, period.id, ctx.edition.id, signed, winners, reports)
     with clock.stage("check"):
         keys = inbox_keys if inbox_keys is not None else [i.key for i in ctx.inbox.list(period.id)]
         ledger = check_invariant(keys, warehouse.read_period_submissions(period.id))
@@ -77,6 +84,7 @@ def consolidate(ctx: PeriodContext, run_id: str | None = None, now: dt.datetime 
         "communes_on_time": sum(s.on_time for s in commune_statuses),
         **{f"files_{k}": ledger[k] for k in FINAL_STATES},
         "fact_rows": {name: len(rows) for name, rows in facts.items()},
+        "explanations_recorded": explained,
         "seconds": clock.seconds,
     }
     ctx.outputs.write(f"{period.id}/summary.json", json.dumps(summary, indent=1).encode())

@@ -1,12 +1,15 @@
 """The submission ledger: every file that arrives is recorded once and ends in exactly one state.
 
     received ──► accepted ──► superseded      (a newer valid file of the same commune wins)
+        │    │          └───► returned        (an officer sent it back: out of the roll-up; tonghop.sign_off)
+        │    ├─► held ◄─────► accepted        (valid, but its unit's figures are approved: kept out until the
+        │    │                                 approval is withdrawn, then it competes like any file)
         │    └─► rejected                     (≥ 1 error; kept, never rolled up)
         └──────► duplicate                    (byte-identical to a file the commune already sent)
 
 Invariant, checked at the end of every run: every file of the period's inbox is in the ledger, nothing is
-left `received`, and received = accepted + rejected + superseded + duplicate; each commune has at most one
-accepted file.
+left `received`, and received = accepted + rejected + superseded + duplicate + returned + held; each commune
+has at most one accepted file.
 """
 
 from __future__ import annotations
@@ -14,12 +17,22 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
 from tonghop.inbox import InboxFile
-from tonghop.vocabulary import ACCEPTED, DUPLICATE, FINAL_STATES, RECEIVED, REJECTED, SUPERSEDED, utc
+from tonghop.vocabulary import (
+    ACCEPTED,
+    DUPLICATE,
+    FINAL_STATES,
+    HELD,
+    RECEIVED,
+    REJECTED,
+    RETURNED,
+    SUPERSEDED,
+    utc,
+)
 
 
 class LedgerError(RuntimeError):
@@ -67,9 +80,14 @@ def classify(arrivals: Sequence[Arrival], ledger: Iterable[Mapping[str, Any]]) -
     return out
 
 
-def final_statuses(submissions: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+def final_statuses(submissions: Sequence[Mapping[str, Any]], returned: Set[str] = frozenset(),
+                   locked: Set[str] = frozenset()) -> dict[str, str]:
     """Rejected stays rejected, duplicates stay duplicates; of a commune's valid files the newest received
-    wins and older ones are superseded. Files not processed yet stay `received`."""
+    wins and older ones are superseded. Files not processed yet stay `received`.
+
+    Sign-off: a file in `returned` (sent back) is out, and so is every older valid file of its commune (the
+    commune's next file starts afresh). For a commune in `locked` (its unit's figures are approved), the file
+    accepted when it was locked stays accepted: newer valid files are held, older ones stay superseded."""
     statuses: dict[str, str] = {}
     valid: dict[str | None, list[Mapping[str, Any]]] = defaultdict(list)
     for s in submissions:
@@ -79,8 +97,20 @@ def final_statuses(submissions: Sequence[Mapping[str, Any]]) -> dict[str, str]:
             statuses[s["submission_id"]] = REJECTED
         else:
             valid[s["submitted_for"]].append(s)
-    for candidates in valid.values():
-        candidates.sort(key=lambda s: (utc(s["received_at"]), s["source_key"]), reverse=True)
+    for commune, files in valid.items():
+        files.sort(key=lambda s: (utc(s["received_at"]), s["source_key"]), reverse=True)  # newest first
+        sent_back = [i for i, s in enumerate(files) if s["submission_id"] in returned]
+        first_out = sent_back[0] if sent_back else len(files)
+        for i, s in enumerate(files[first_out:], start=first_out):
+            statuses[s["submission_id"]] = RETURNED if i in sent_back else SUPERSEDED
+        candidates = files[:first_out]
+        if not candidates:
+            continue
+        if commune in locked:
+            kept = next((i for i, s in enumerate(candidates) if s["status"] == ACCEPTED), len(candidates))
+            for i, s in enumerate(candidates):
+                statuses[s["submission_id"]] = HELD if i < kept else ACCEPTED if i == kept else SUPERSEDED
+            continue
         statuses[candidates[0]["submission_id"]] = ACCEPTED
         for older in candidates[1:]:
             statuses[older["submission_id"]] = SUPERSEDED

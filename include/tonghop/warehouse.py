@@ -276,6 +276,76 @@ class Warehouse:
                 _insert(conn, tables[name], rows)
         return Publication(period_id, version, changed)
 
+    # --- sign-off (tonghop.sign_off) ---
+
+    def read_sign_off(self, period_id: str, map_edition: str) -> tuple[dict[str, dict[str, Any]],
+                                                                          list[dict[str, Any]]]:
+        """A period's current unit states (unit → row) and its audit trail in order."""
+        with self.engine.connect() as conn:
+            return self._sign_off(conn, period_id, map_edition)
+
+    def _sign_off(self, conn: sa.Connection, period_id: str, map_edition: str) -> tuple[dict, list]:
+        approval, event = self.tables["unit_approval"], self.tables["sign_off_event"]
+        states = {r.unit_code: dict(r._mapping) for r in conn.execute(
+            sa.select(approval).where(approval.c.period_id == period_id, approval.c.map_edition == map_edition))}
+        events = [dict(r._mapping) for r in conn.execute(
+            sa.select(event).where(event.c.period_id == period_id, event.c.map_edition == map_edition)
+            .order_by(event.c.event_id))]
+        return states, events
+
+    def record_sign_off(self, period_id: str, map_edition: str, submission_ids: Sequence[str], validate: Any,
+                        new_state: Mapping[str, str]) -> list[dict[str, Any]]:
+        """In one transaction, serialised per warehouse: read the state, let `validate(states, events,
+        submissions)` turn the request into event rows (or raise), append them and update `unit_approval`."""
+        event_table, approval, submission = (self.tables["sign_off_event"], self.tables["unit_approval"],
+                                             self.tables["submission"])
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7361627)"))
+            else:  # SQLite: take the write lock now, so two decisions never both read the old state
+                conn.execute(sa.text("UPDATE unit_approval SET state = state WHERE 0"))
+            states, events = self._sign_off(conn, period_id, map_edition)
+            subs = {r.submission_id: dict(r._mapping) for r in conn.execute(
+                sa.select(submission).where(submission.c.submission_id.in_(list(submission_ids))))} if submission_ids else {}
+            version = conn.execute(sa.select(sa.func.max(self.tables["publication"].c.version))
+                                   .where(self.tables["publication"].c.period_id == period_id)).scalar()
+            rows = [{**r, "version": version} for r in validate(states, events, subs)]
+            recorded = []
+            for row in rows:
+                event_id = conn.execute(event_table.insert().values(**row)).inserted_primary_key[0]
+                recorded.append({**row, "event_id": event_id})
+                if row["action"] in new_state:
+                    key = (approval.c.period_id == period_id, approval.c.map_edition == map_edition,
+                           approval.c.unit_code == row["unit_code"])
+                    conn.execute(approval.delete().where(*key))
+                    conn.execute(approval.insert().values(
+                        period_id=period_id, map_edition=map_edition, unit_code=row["unit_code"],
+                        state=new_state[row["action"]], event_id=event_id, changed_by=row["actor"],
+                        changed_at=row["at"]))
+            return recorded
+
+    def append_sign_off_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Events that change no unit's state (a commune's explanation)."""
+        with self.engine.begin() as conn:
+            _insert(conn, self.tables["sign_off_event"], rows)
+
+    def replace_review_findings(self, period_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        table = self.tables["review_finding"]
+        with self.engine.begin() as conn:
+            conn.execute(table.delete().where(table.c.period_id == period_id))
+            _insert(conn, table, rows)
+
+    def read_review_findings(self, period_id: str, communes: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        table = self.tables["review_finding"]
+        query = sa.select(table).where(table.c.period_id == period_id)
+        with self.engine.connect() as conn:
+            if communes is None:
+                return [dict(r._mapping) for r in conn.execute(query.order_by(table.c.commune_code))]
+            out = []
+            for chunk in chunks(list(communes)):
+                out += [dict(r._mapping) for r in conn.execute(query.where(table.c.commune_code.in_(chunk)))]
+            return sorted(out, key=lambda r: (r["commune_code"], r["check_id"]))
+
     # --- reading back ---
 
     def read_period_submissions(self, period_id: str) -> list[dict[str, Any]]:
