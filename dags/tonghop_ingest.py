@@ -1,8 +1,8 @@
 """
 ### Frequent ingestion — tiếp nhận báo cáo trong kỳ
 
-Every few minutes (`TONGHOP_INGEST_CRON`, default every 5 minutes) while a period accepts files or still
-owes e-mails: new files in the inbox are recorded in the ledger, validated and answered; the period is
+Every few minutes (`TONGHOP_INGEST_CRON`, default every 5 minutes) while a period accepts files, still
+owes e-mails or has an officer's sign-off decision not consolidated yet: new files in the inbox are recorded in the ledger, validated and answered; the period is
 consolidated again when something new arrived; the e-mails due by now go out (results with the annotated
 workbook, reminders before the deadline, the district summaries after it, the data team's alert when no
 consolidation succeeded in time). Files already in the ledger are never read again.
@@ -10,7 +10,7 @@ consolidation succeeded in time). Files already in the ledger are never read aga
 | task | what it does |
 |---|---|
 | `open_periods`, `new_batches` | the periods open at the run's time; their province batches with new files |
-| `changed_periods` | the periods that received new files |
+| `changed_periods` | the periods that received new files, or a sign-off decision since their last consolidation |
 | `ingest_batch` | mapped per (period, province): record, parse, validate the new files |
 | `consolidate` | mapped per period that received files: roll up and publish again |
 | `notify` | mapped per open period: the e-mails owed now, each sent once |
@@ -48,8 +48,13 @@ PER_PERIOD = "{{ task.op_kwargs['period_id'] }}"
 def tonghop_ingest() -> None:
     @task
     def open_periods(logical_date: dt.datetime | None = None, dag_run: object = None) -> list[str]:
-        now = run_moment(logical_date, dag_run)
-        return [p.id for p in load_calendar(Settings.from_env().calendar_path).open_at(now)]
+        from tonghop.sign_off import awaiting_consolidation
+        from tonghop.warehouse import Warehouse
+
+        now, settings = run_moment(logical_date, dag_run), Settings.from_env()
+        with Warehouse(settings.warehouse) as warehouse:
+            decided = awaiting_consolidation(warehouse)
+        return sorted({p.id for p in load_calendar(settings.calendar_path).open_at(now)} | set(decided))
 
     @task
     def new_batches(periods: list[str]) -> list[dict]:
@@ -66,14 +71,19 @@ def tonghop_ingest() -> None:
         return batches
 
     @task
-    def changed_periods(batches: list[dict]) -> list[str]:
-        return sorted({b["period_id"] for b in batches})
+    def changed_periods(batches: list[dict], periods: list[str]) -> list[str]:
+        from tonghop.sign_off import awaiting_consolidation
+        from tonghop.warehouse import Warehouse
+
+        with Warehouse(Settings.from_env().warehouse) as warehouse:
+            decided = set(awaiting_consolidation(warehouse)) & set(periods)
+        return sorted({b["period_id"] for b in batches} | decided)
 
     periods = open_periods()
     batches = new_batches(periods)
     ingested = ingest_batch.override(
         map_index_template="{{ task.op_kwargs['period_id'] }}/{{ task.op_kwargs['batch'] }}").expand_kwargs(batches)
-    consolidated = consolidate.override(map_index_template=PER_PERIOD).expand(period_id=changed_periods(batches))
+    consolidated = consolidate.override(map_index_template=PER_PERIOD).expand(period_id=changed_periods(batches, periods))
     send = notify.override(trigger_rule="none_failed", map_index_template=PER_PERIOD)
     ingested >> consolidated >> send.expand(period_id=periods)
 

@@ -66,6 +66,8 @@ class Notifications:
     reminder_days_before: tuple[int, ...] = (5, 1)
     reminder_time: dt.time = dt.time(8, 0)
     consolidation_alert_after: dt.timedelta = dt.timedelta(hours=24)
+    # An officer whose sign-off decision is still pending this long after the scheduled consolidation is reminded.
+    sign_off_reminder_after: dt.timedelta = dt.timedelta(days=3)
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ def load_calendar(path: Path | str) -> Calendar:
         reminder_days_before=tuple(int(d) for d in notes.get("reminder_days_before", (5, 1))),
         reminder_time=dt.time.fromisoformat(str(notes.get("reminder_time", "08:00"))),
         consolidation_alert_after=dt.timedelta(hours=float(notes.get("consolidation_alert_after_hours", 24))),
+        sign_off_reminder_after=dt.timedelta(days=float(notes.get("sign_off_reminder_after_days", 3))),
     )
     periods: dict[str, Period] = {}
     times = []

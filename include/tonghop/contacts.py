@@ -1,8 +1,9 @@
 """The contacts directory: who receives which e-mail. Addresses come only from here, never from a workbook.
 
 CSV columns: `unit_code,role,name,email` and optionally `map_edition`. Roles: `commune` (the commune's
-reporting officer), `district` and `province` (the officers of that unit), `data_team` (engineers;
-unit_code empty). A unit may have several rows. A unit code names a unit of one map edition (the same code
+reporting officer), `district` and `province` (the officers of that unit), `ministry` (the national programme
+office, which accepts the provinces' figures; unit_code empty), `data_team` (engineers; unit_code empty).
+A unit may have several rows. A unit code names a unit of one map edition (the same code
 can be another commune before and after the 2025 reform): `map_edition` says which (empty: every edition).
 The file is `config/contacts.csv` unless TONGHOP_CONTACTS says otherwise.
 """
@@ -16,7 +17,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-ROLES = ("commune", "district", "province", "data_team")
+ROLES = ("commune", "district", "province", "ministry", "data_team")
+NATIONAL_ROLES = ("ministry", "data_team")
 EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 
 
@@ -67,7 +69,7 @@ def _read(path: Path) -> list[Contact]:
             if not EMAIL.match(email):
                 raise ContactsError(f"{path}:{line}: {email!r} is not an e-mail address")
             unit = (row["unit_code"] or "").strip() or None
-            if (unit is None) != (role == "data_team"):
+            if (unit is None) != (role in NATIONAL_ROLES):
                 raise ContactsError(f"{path}:{line}: role {role} {'needs' if unit is None else 'takes no'} unit_code")
             edition = (row.get("map_edition") or "").strip() or None
             contacts.append(Contact(unit, role, (row["name"] or "").strip(), email, edition))

@@ -37,7 +37,8 @@ from tonghop.mailer import SMTP_CONN_ID, Email, one_line, render, send_all, smtp
 from tonghop.numbers import fmt
 from tonghop.offices import Offices, load_offices
 from tonghop.period import PeriodContext
-from tonghop.storage import Outputs
+from tonghop.inbox import InboxFile
+from tonghop.storage import Inbox, Outputs
 from tonghop.vocabulary import (
     ACCEPTED,
     DUPLICATE,
@@ -308,8 +309,111 @@ def _consolidation_alert(plan: Plan, warehouse: Warehouse, calendar: Calendar, r
         text, f"<pre>{html.escape(text)}</pre>"))
 
 
+def _unit_contacts(directory: Directory, hierarchy: Hierarchy, code: str | None) -> list[str]:
+    """The officers of a consolidating unit (None: the ministry, above the provinces)."""
+    if code is None:
+        return [c.email for c in directory.of("ministry", None)]
+    return _emails(directory, code, hierarchy[code].level) if code in hierarchy else []
+
+
+def _above_name(hierarchy: Hierarchy, code: str) -> str:
+    parent = hierarchy[code].parent_code
+    return hierarchy[parent].name if parent else "Bộ (cơ quan quản lý Chương trình)"
+
+
+def sign_off_emails(plan: Plan, warehouse: Warehouse, hierarchy: Hierarchy, calendar: Calendar,
+                    directory: Directory, submissions: Sequence[Mapping[str, Any]], outputs: Outputs,
+                    inbox: Inbox | None, now: dt.datetime, scope: str | None) -> None:
+    """One e-mail per sign-off decision (to whoever must act next) and a reminder per pending decision."""
+    period = plan.period
+    states, events = warehouse.read_sign_off(period.id, plan.edition)
+    by_id = {s["submission_id"]: s for s in submissions}
+    tz = calendar.timezone
+    for e in events:
+        code, ref, kind = e["unit_code"], str(e["event_id"]), f"sign_off_{e['action']}"
+        if code not in hierarchy or e["action"] == "explain":
+            continue
+        when = local_time_words(e["at"], tz)
+        name = hierarchy[code].name
+        with plan.contained(kind, ref):
+            if e["action"] == "send_back":
+                sub = by_id.get(e["submission_id"] or "", {})
+                if not plan.owes(kind, ref, _emails(directory, code, "commune")):
+                    continue
+                attachments = _workbook_attachment(sub, outputs, inbox)
+                plan.add(kind, ref, _emails(directory, code, "commune"),
+                         f"{SUBJECT} {period.name} – {name}: báo cáo bị trả lại, đề nghị gửi lại", "sign_off",
+                         attachments=attachments, office=plan.receiving_office(hierarchy, code), unit_name=name,
+                         intro=f"Báo cáo «{period.name}» của đơn vị (tệp {one_line(sub.get('file_name', ''), MAX_NAME_CHARS)}) "
+                               f"đã được cán bộ tổng hợp trả lại lúc {when}. Báo cáo này không còn được dùng để "
+                               "tổng hợp.",
+                         reason=e["reason"], actor=e["actor"],
+                         details=["Tệp báo cáo đơn vị đã gửi được đính kèm thư này."] if attachments else [],
+                         action="Đề nghị đơn vị kiểm tra, sửa theo lý do trên và gửi lại cả tệp báo cáo theo cách "
+                                "thông thường; tệp mới sẽ được kiểm tra và thông báo kết quả như mọi lần.")
+            elif e["action"] == "approve":
+                parent = hierarchy[code].parent_code
+                plan.add(kind, ref, _unit_contacts(directory, hierarchy, parent),
+                         f"{SUBJECT} {period.name} – {name} đã duyệt số liệu, đề nghị tiếp nhận", "sign_off",
+                         unit_name=_above_name(hierarchy, code),
+                         intro=f"{name} đã duyệt số liệu «{period.name}» lúc {when} ({e['actor']}).",
+                         reason=None, actor=e["actor"], details=[],
+                         action="Đề nghị xem số liệu trên trang Tình hình báo cáo và tiếp nhận, hoặc trả lại kèm "
+                                "lý do.")
+            elif e["action"] in ("return", "accept", "withdraw"):
+                by_unit = e["actor_unit"] == code
+                to = (_unit_contacts(directory, hierarchy, hierarchy[code].parent_code) if by_unit
+                      else _unit_contacts(directory, hierarchy, code))
+                verb = {"return": "trả lại", "accept": "tiếp nhận", "withdraw": "hủy duyệt"}[e["action"]]
+                who = name if by_unit else _above_name(hierarchy, code)
+                plan.add(kind, ref, to, f"{SUBJECT} {period.name} – số liệu của {name} đã được {verb}", "sign_off",
+                         unit_name=_above_name(hierarchy, code) if by_unit else name,
+                         intro=f"{who} đã {verb} số liệu «{period.name}» của {name} lúc {when}.",
+                         reason=e["reason"], actor=e["actor"], details=[],
+                         action={"return": "Đề nghị xem lại, xử lý theo lý do trên (trả lại báo cáo xã nếu cần) "
+                                           "rồi duyệt lại.",
+                                 "accept": "Số liệu đã khóa: tệp xã gửi thêm sẽ được ghi nhận nhưng không đưa vào "
+                                           "tổng hợp cho đến khi hủy duyệt.",
+                                 "withdraw": "Số liệu trở lại trạng thái chưa duyệt; các tệp xã gửi sau khi duyệt "
+                                             "được đưa vào lần tổng hợp tới."}[e["action"]])
+    if period.consolidate_at is None or now < period.consolidate_at + calendar.notifications.sign_off_reminder_after:
+        return
+    units = [u for level in hierarchy.levels[:-1] for u in hierarchy.at_level(level)
+             if scope is None or u.code == scope or (scope in hierarchy and hierarchy.ancestor(u.code, hierarchy[scope].level) == scope)]
+    for u in units:
+        state = states.get(u.code, {}).get("state", "draft")
+        if state == "accepted":
+            continue
+        pending_above = state == "approved"
+        to = _unit_contacts(directory, hierarchy, u.parent_code if pending_above else u.code)
+        ref = f"{u.code}:{state}"
+        plan.add("sign_off_reminder", ref, to,
+                 f"{SUBJECT} {period.name} – {u.name}: số liệu đang chờ {'tiếp nhận' if pending_above else 'duyệt'}",
+                 "sign_off", unit_name=_above_name(hierarchy, u.code) if pending_above else u.name,
+                 intro=f"Đến {local_time_words(now, tz)}, số liệu «{period.name}» của {u.name} vẫn "
+                       f"{'chờ cấp trên tiếp nhận' if pending_above else 'chưa được duyệt'}.",
+                 reason=None, actor="", details=[],
+                 action="Đề nghị vào trang Tình hình báo cáo để xem xét và quyết định.")
+
+
+def _workbook_attachment(sub: Mapping[str, Any], outputs: Outputs, inbox: Inbox | None) -> list:
+    """The commune's workbook: its annotated copy when there is one, else the file it sent."""
+    if not sub:
+        return []
+    if sub.get("annotated_path"):
+        data = outputs.read(sub["annotated_path"])
+        if data:
+            return [(Path(sub["annotated_path"]).name, data)]
+    if inbox is None:
+        return []
+    item = InboxFile(sub["source_key"], sub["period_id"], sub["province_code"], sub["submitted_for"],
+                     utc(sub["received_at"]), sub["size_bytes"])
+    return [(sub["file_name"], inbox.read(item))]
+
+
 def owed(warehouse: Warehouse, hierarchy: Hierarchy, calendar: Calendar, period: Period, directory: Directory,
-         now: dt.datetime, outputs: Outputs, scope: str | None = None, *, offices: Offices, edition: str) -> Plan:
+         now: dt.datetime, outputs: Outputs, scope: str | None = None, *, offices: Offices, edition: str,
+         inbox: Inbox | None = None) -> Plan:
     """The e-mails the period owes at `now` and has not sent yet; office names from `offices` for the period's
     map `edition`."""
     offices.of_edition(edition)  # an edition without offices is a configuration error: fail before any e-mail
@@ -319,6 +423,7 @@ def owed(warehouse: Warehouse, hierarchy: Hierarchy, calendar: Calendar, period:
     reminder_emails(plan, hierarchy, calendar, directory, submissions, now, scope)
     district_summaries(plan, hierarchy, calendar, directory, submissions, now, scope)
     consolidation_alert(plan, warehouse, calendar, directory, now)
+    sign_off_emails(plan, warehouse, hierarchy, calendar, directory, submissions, outputs, inbox, now, scope)
     return plan
 
 
@@ -333,7 +438,7 @@ def notify(ctx: PeriodContext, now: dt.datetime | None = None) -> dict[str, Any]
     directory = load_directory(settings.contacts_path, ctx.edition.id)
     plan = owed(ctx.warehouse, ctx.hierarchy, ctx.calendar, ctx.period, directory,
                 now or dt.datetime.now(dt.UTC), ctx.outputs, ctx.scope,
-                offices=load_offices(settings.offices_path), edition=ctx.edition.id)
+                offices=load_offices(settings.offices_path), edition=ctx.edition.id, inbox=ctx.inbox)
     for kind, ref in plan.without_recipient:
         log.warning("%s %s %s: nobody in the contacts directory to send it to", period_id, kind, ref)
     counts = send_all(ctx.warehouse, plan.emails, settings.mail_from)

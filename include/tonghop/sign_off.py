@@ -218,3 +218,9 @@ def record_explanations(warehouse: Warehouse, period_id: str, map_edition: str, 
     if rows:
         warehouse.append_sign_off_events(rows)
     return len(rows)
+
+
+def awaiting_consolidation(warehouse: Warehouse) -> list[str]:
+    """Periods with a decision (send-back, approval, withdrawal …) taken after their last consolidation: the
+    next ingestion run consolidates them again, so the decision reaches the figures and the e-mails."""
+    return warehouse.periods_decided_since_consolidation([EXPLAIN])

@@ -305,8 +305,9 @@ class Warehouse:
             else:  # SQLite: take the write lock now, so two decisions never both read the old state
                 conn.execute(sa.text("UPDATE unit_approval SET state = state WHERE 0"))
             states, events = self._sign_off(conn, period_id, map_edition)
-            subs = {r.submission_id: dict(r._mapping) for r in conn.execute(
-                sa.select(submission).where(submission.c.submission_id.in_(list(submission_ids))))} if submission_ids else {}
+            wanted = submission.c.submission_id.in_(list(submission_ids))
+            subs = ({r.submission_id: dict(r._mapping) for r in conn.execute(sa.select(submission).where(wanted))}
+                    if submission_ids else {})
             version = conn.execute(sa.select(sa.func.max(self.tables["publication"].c.version))
                                    .where(self.tables["publication"].c.period_id == period_id)).scalar()
             rows = [{**r, "version": version} for r in validate(states, events, subs)]
@@ -323,6 +324,18 @@ class Warehouse:
                         state=new_state[row["action"]], event_id=event_id, changed_by=row["actor"],
                         changed_at=row["at"]))
             return recorded
+
+    def periods_decided_since_consolidation(self, ignored_actions: Sequence[str]) -> list[str]:
+        event, runs = self.tables["sign_off_event"], self.tables["run_log"]
+        last_run = (sa.select(runs.c.period_id, sa.func.max(runs.c.finished_at).label("at"))
+                    .where(runs.c.stage == "consolidate").group_by(runs.c.period_id).subquery())
+        last_event = (sa.select(event.c.period_id, sa.func.max(event.c.at).label("at"))
+                      .where(event.c.action.not_in(list(ignored_actions))).group_by(event.c.period_id).subquery())
+        query = (sa.select(last_event.c.period_id)
+                 .join(last_run, last_run.c.period_id == last_event.c.period_id, isouter=True)
+                 .where(sa.or_(last_run.c.at.is_(None), last_event.c.at > last_run.c.at)))
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(query).scalars())
 
     def append_sign_off_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Events that change no unit's state (a commune's explanation)."""

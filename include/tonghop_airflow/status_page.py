@@ -6,7 +6,13 @@ their communes (status, received time, on time or late, links to the findings an
 and the province's charts. It reads the warehouse only, through the read model (tonghop.published).
 Every route requires an Airflow login: plugin endpoints are not protected by Airflow itself, so each one
 depends on Airflow's own `get_user` (the JWT in the `_token` cookie the UI sets at login, or a bearer
-token) and on the auth manager's view permission.
+token) and on the auth manager's view permission. What the login may see and do comes from the officers
+directory (tonghop.officers): an officer sees their unit and the units below it on every route — pages,
+JSON, charts, findings, workbooks, actions — whatever the URL says; anything else is 403.
+
+Sign-off (tonghop.sign_off) is POST /actions/{send_back|approve|accept|return|withdraw}: a form from the page
+(answered with a redirect back and a message) or JSON with a bearer token (answered with JSON). A form post
+must come from this site (its Origin header), so another site cannot make a logged-in officer's browser act.
 """
 
 from __future__ import annotations
@@ -17,20 +23,27 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit
 
 import jinja2
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from tonghop.config import Settings
+from tonghop.hierarchy import Hierarchy
 from tonghop.numbers import fmt
-from tonghop.published import Consolidated, NotPublished, load, published_periods, top_units
+from tonghop.officers import Officer, load_officers
+from tonghop.published import Consolidated, NotPublished, load, period_edition, published_periods, top_units
+from tonghop.review import load_review
+from tonghop.sign_off import ACCEPT, APPROVE, RETURN, SEND_BACK, WITHDRAW, Event, SignOffError, decide
+from tonghop.spec import load_spec
 from tonghop.vocabulary import REPORTING_STATUS_LABELS, TOTAL, local_time
 from tonghop.warehouse import Warehouse
 
 TEMPLATES = Path(__file__).with_name("resources") / "status"
 LOGIN = "/api/v2/auth/login"
+ACTIONS = (SEND_BACK, APPROVE, ACCEPT, RETURN, WITHDRAW)
+NOT_YOURS = "Đơn vị này không thuộc phạm vi của tài khoản {login}."
 
 
 async def airflow_user(request: Request) -> Any:
@@ -94,6 +107,19 @@ def _base(request: Request) -> str:
     return request.scope.get("root_path", "").rstrip("/")
 
 
+def _login(user: Any) -> str:
+    return str(getattr(user, "get_name", lambda: "")() or "")
+
+
+def _same_origin(request: Request) -> bool:
+    """A cookie-authenticated POST must come from a page of this site (a bearer token cannot be sent by
+    another site's form)."""
+    if request.headers.get("authorization", "").lower().startswith("bearer "):
+        return True
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    return bool(origin) and urlsplit(origin).netloc == request.headers.get("host")
+
+
 def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> FastAPI:
     app = FastAPI(title="tonghop — tình hình báo cáo", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -121,34 +147,70 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
         except NotPublished as exc:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"Chưa có số liệu: {exc}") from exc
 
+    def _officer(settings: Settings, user: Any, edition: str) -> Officer:
+        officer = load_officers(settings.officers_path).get(_login(user), edition)
+        if officer is None:
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"Tài khoản {_login(user)} chưa được phân quyền xem số liệu (danh sách cán bộ).")
+        return officer
+
+    def _scope(settings: Settings, warehouse: Warehouse, user: Any, period: str,
+               unit: str | None) -> tuple[Officer, Hierarchy, str]:
+        """The officer for the period's map edition; 403 unless `unit` (when given) is theirs or below."""
+        edition = period_edition(warehouse, period)
+        if edition is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"Kỳ {period} chưa được tổng hợp")
+        officer, hierarchy = _officer(settings, user, edition), settings.editions.hierarchy(edition)
+        if unit is not None and not officer.sees(hierarchy, unit):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, NOT_YOURS.format(login=officer.login))
+        return officer, hierarchy, edition
+
+    def _communes(data: Consolidated) -> list[str]:
+        return [c.code for c in data.communes]
+
     @app.get("/", response_class=HTMLResponse)
-    def page(request: Request, user: User, period: str | None = None, unit: str | None = None) -> HTMLResponse:
-        _, warehouse, tz = context()
+    def page(request: Request, user: User, period: str | None = None, unit: str | None = None,
+             done: str | None = None, error: str | None = None) -> HTMLResponse:
+        settings, warehouse, tz = context()
         periods = published_periods(warehouse)
+        render = _templates().get_template("status.html.j2").render
+        common = {"statuses": REPORTING_STATUS_LABELS, "base": _base(request), "quote": quote,
+                  "user": _login(user), "done": done, "error": error}
         if not periods:
-            return HTMLResponse(_templates().get_template("status.html.j2").render(
-                periods=[], period=None, provinces=[], doc=None, charts=[], statuses=REPORTING_STATUS_LABELS,
-                base=_base(request), user="", quote=quote))
+            return HTMLResponse(render(periods=[], period=None, provinces=[], doc=None, charts=[], review=None,
+                                       **common))
         period = period or periods[0]["period_id"]
         if period not in {p["period_id"] for p in periods}:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"Kỳ {period} chưa được tổng hợp")
-        provinces = top_units(warehouse, period)
+        officer, hierarchy, edition = _scope(settings, warehouse, user, period, unit)
+        provinces = [p for p in top_units(warehouse, period) if officer.sees(hierarchy, p["unit_code"])]
+        if unit is None and not officer.national and officer.unit_code in hierarchy:
+            unit = officer.unit_code
         if unit is None and len(provinces) == 1:
             unit = provinces[0]["unit_code"]
-        doc = status_document(_load(warehouse, period, unit), tz) if unit else None
+        data = _load(warehouse, period, unit) if unit else None
+        doc = status_document(data, tz) if data else None
+        review = (load_review(warehouse, hierarchy, load_spec(), period, edition, unit, officer, _communes(data))
+                  if data else None)
         from tonghop.charts import CHART_TITLES
 
         charts = [(kind, title) for kind, title in CHART_TITLES.items()] if doc else []
-        html = _templates().get_template("status.html.j2").render(
-            periods=periods, period=period, provinces=provinces, doc=doc, charts=charts,
-            statuses=REPORTING_STATUS_LABELS, user=getattr(user, "get_name", lambda: "")(), quote=quote,
-            base=_base(request))
-        return HTMLResponse(html)
+        return HTMLResponse(render(periods=periods, period=period, provinces=provinces, doc=doc, charts=charts,
+                                   review=review, tz=tz, local_time=local_time, **common))
 
     @app.get("/api/status")
     def status_json(user: User, period: str, unit: str) -> JSONResponse:
-        _, warehouse, tz = context()
+        settings, warehouse, tz = context()
+        _scope(settings, warehouse, user, period, unit)
         return JSONResponse(json.loads(json.dumps(status_document(_load(warehouse, period, unit), tz), default=str)))
+
+    @app.get("/api/review")
+    def review_json(user: User, period: str, unit: str) -> JSONResponse:
+        settings, warehouse, _ = context()
+        officer, hierarchy, edition = _scope(settings, warehouse, user, period, unit)
+        data = _load(warehouse, period, unit)
+        review = load_review(warehouse, hierarchy, load_spec(), period, edition, unit, officer, _communes(data))
+        return JSONResponse(json.loads(json.dumps(review, default=str)))
 
     @app.get("/charts/{kind}.png")
     def chart(user: User, kind: str, period: str, unit: str) -> Response:
@@ -156,24 +218,29 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
         from tonghop.charts import CHARTS
         from tonghop.targets import load_targets
 
+        settings, warehouse, _ = context()
+        _scope(settings, warehouse, user, period, unit)
         if kind not in CHARTS:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "Không có biểu đồ này")
-        settings, warehouse, _ = context()
         data = _load(warehouse, period, unit)
         on_map = settings.edition_for(load_calendar(settings.calendar_path).get(period)).id
         png = CHARTS[kind](data, load_targets(settings.targets_path, settings.editions, on_map))
         return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
 
-    def _submission(warehouse: Warehouse, submission_id: str) -> dict[str, Any]:
+    def _submission(settings: Settings, warehouse: Warehouse, user: Any, submission_id: str) -> dict[str, Any]:
         sub = warehouse.read_submission(submission_id)
         if sub is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "Không có tệp này")
+        officer = _officer(settings, user, sub["map_edition"])
+        hierarchy = settings.editions.hierarchy(sub["map_edition"])
+        if not officer.sees(hierarchy, sub["submitted_for"] or sub["province_code"]):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, NOT_YOURS.format(login=officer.login))
         return sub
 
     @app.get("/findings/{submission_id}", response_class=HTMLResponse)
     def findings(request: Request, user: User, submission_id: str) -> HTMLResponse:
-        _, warehouse, tz = context()
-        sub = _submission(warehouse, submission_id)
+        settings, warehouse, tz = context()
+        sub = _submission(settings, warehouse, user, submission_id)
         received = local_time(sub["received_at"], tz)
         html = _templates().get_template("findings.html.j2").render(
             sub=sub, received=received, findings=warehouse.read_findings(submission_id), base=_base(request))
@@ -185,13 +252,61 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
         from tonghop.storage import open_outputs
 
         settings, warehouse, _ = context()
-        sub = _submission(warehouse, submission_id)
+        sub = _submission(settings, warehouse, user, submission_id)
         data = open_outputs(settings.output).read(sub["annotated_path"]) if sub["annotated_path"] else None
         if data is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "Tệp chưa được đánh dấu")
         name = safe_name(Path(sub["annotated_path"]).name, fallback="bao-cao.xlsx")
         return Response(data, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    @app.post("/actions/{action}")
+    async def act(request: Request, user: User, action: str) -> Response:
+        """One sign-off decision, or several units at once (`units`: bulk approval or acceptance)."""
+        is_form = "application/json" not in request.headers.get("content-type", "")
+        if is_form:
+            form = await request.form()
+            body = {k: form.get(k) for k in ("period", "unit", "submission_id", "reason", "back")}
+            body["units"] = form.getlist("units")
+        else:
+            try:
+                body = await request.json()
+            except ValueError as exc:
+                raise HTTPException(status.HTTP_400_BAD_REQUEST, "Nội dung yêu cầu không phải JSON") from exc
+            if not isinstance(body, dict):
+                raise HTTPException(status.HTTP_400_BAD_REQUEST, "Nội dung yêu cầu không hợp lệ")
+        if not _same_origin(request):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "Yêu cầu không đến từ trang Tình hình báo cáo")
+        if action not in ACTIONS:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"Không có thao tác «{action}»")
+        settings, warehouse, _ = context()
+        period = str(body.get("period") or "")
+        officer, hierarchy, edition = _scope(settings, warehouse, user, period, None)
+        if action == SEND_BACK:
+            sub = _submission(settings, warehouse, user, str(body.get("submission_id") or ""))
+            if sub["period_id"] != period:
+                raise HTTPException(status.HTTP_400_BAD_REQUEST, "Báo cáo không thuộc kỳ này")
+            events = [Event(action, sub["submitted_for"] or "", body.get("reason"), sub["submission_id"])]
+        else:
+            codes = [str(c) for c in (body.get("units") or [])] or [str(body.get("unit") or "")]
+            for code in codes:  # every unit of a bulk request must be theirs, or nothing is done
+                if not officer.sees(hierarchy, code):
+                    raise HTTPException(status.HTTP_403_FORBIDDEN, NOT_YOURS.format(login=officer.login))
+            events = [Event(action, code, body.get("reason")) for code in codes]
+        back = str(body.get("back") or "") or None
+        try:
+            recorded = decide(warehouse, hierarchy, period, edition, officer, events)
+        except SignOffError as exc:
+            if is_form:
+                return _back(request, period, back, error=str(exc))
+            raise HTTPException(exc.status, str(exc)) from exc
+        if is_form:
+            return _back(request, period, back, done=f"Đã ghi nhận {len(recorded)} thao tác.")
+        return JSONResponse({"events": json.loads(json.dumps(recorded, default=str))})
+
+    def _back(request: Request, period: str, unit: str | None, **message: str) -> RedirectResponse:
+        query = urlencode({"period": period, **({"unit": unit} if unit else {}), **message})
+        return RedirectResponse(f"{_base(request)}/?{query}", status_code=status.HTTP_303_SEE_OTHER)
 
     @app.get("/health")
     def health() -> dict[str, str]:
