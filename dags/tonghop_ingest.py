@@ -2,10 +2,11 @@
 ### Frequent ingestion — tiếp nhận báo cáo trong kỳ
 
 Every few minutes (`TONGHOP_INGEST_CRON`, default every 5 minutes) while a period accepts files, still
-owes e-mails or has an officer's sign-off decision not consolidated yet: new files in the inbox are recorded in the ledger, validated and answered; the period is
-consolidated again when something new arrived; the e-mails due by now go out (results with the annotated
-workbook, reminders before the deadline, the district summaries after it, the data team's alert when no
-consolidation succeeded in time). Files already in the ledger are never read again.
+owes e-mails or has an officer's sign-off decision not consolidated yet: new files in the inbox are recorded
+in the ledger, validated and answered; the period is consolidated again when something new arrived or an
+officer decided; the e-mails due by now go out (results with the annotated workbook, reminders before the
+deadline, the district summaries after it, sign-off e-mails, the data team's alert when no consolidation
+succeeded in time). Files already in the ledger are never read again.
 
 | task | what it does |
 |---|---|
@@ -83,7 +84,8 @@ def tonghop_ingest() -> None:
     batches = new_batches(periods)
     ingested = ingest_batch.override(
         map_index_template="{{ task.op_kwargs['period_id'] }}/{{ task.op_kwargs['batch'] }}").expand_kwargs(batches)
-    consolidated = consolidate.override(map_index_template=PER_PERIOD).expand(period_id=changed_periods(batches, periods))
+    consolidated = consolidate.override(map_index_template=PER_PERIOD).expand(
+        period_id=changed_periods(batches, periods))
     send = notify.override(trigger_rule="none_failed", map_index_template=PER_PERIOD)
     ingested >> consolidated >> send.expand(period_id=periods)
 

@@ -17,8 +17,8 @@ from tonghop.config import Settings
 from tonghop.correspondence import Correspondence, load_correspondence
 from tonghop.hierarchy import Hierarchy
 from tonghop.ledger import check_invariant, final_statuses
-from tonghop.period import PeriodContext, Stopwatch
 from tonghop.outliers import outlier_findings
+from tonghop.period import PeriodContext, Stopwatch
 from tonghop.rollup import CommuneStatus, rollup
 from tonghop.sign_off import read_state, record_explanations
 from tonghop.vocabulary import ACCEPTED, FINAL_STATES, IMPORTED, utc

@@ -17,7 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,8 +81,8 @@ def classify(arrivals: Sequence[Arrival], ledger: Iterable[Mapping[str, Any]]) -
     return out
 
 
-def final_statuses(submissions: Sequence[Mapping[str, Any]], returned: Set[str] = frozenset(),
-                   locked: Set[str] = frozenset()) -> dict[str, str]:
+def final_statuses(submissions: Sequence[Mapping[str, Any]], returned: AbstractSet[str] = frozenset(),
+                   locked: AbstractSet[str] = frozenset()) -> dict[str, str]:
     """Rejected stays rejected, duplicates stay duplicates; of a commune's valid files the newest received
     wins and older ones are superseded. Files not processed yet stay `received`.
 

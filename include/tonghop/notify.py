@@ -33,14 +33,17 @@ from tonghop.calendar import Calendar, Period
 from tonghop.contacts import Directory, load_directory
 from tonghop.findings import ERROR
 from tonghop.hierarchy import Hierarchy
+from tonghop.inbox import InboxFile
 from tonghop.mailer import SMTP_CONN_ID, Email, one_line, render, send_all, smtp_configured
 from tonghop.numbers import fmt
 from tonghop.offices import Offices, load_offices
 from tonghop.period import PeriodContext
-from tonghop.inbox import InboxFile
 from tonghop.storage import Inbox, Outputs
 from tonghop.vocabulary import (
     ACCEPTED,
+    ACCEPTED_ABOVE,
+    APPROVED,
+    DRAFT,
     DUPLICATE,
     IMPORTED,
     RECEIVED,
@@ -344,7 +347,8 @@ def sign_off_emails(plan: Plan, warehouse: Warehouse, hierarchy: Hierarchy, cale
                 plan.add(kind, ref, _emails(directory, code, "commune"),
                          f"{SUBJECT} {period.name} – {name}: báo cáo bị trả lại, đề nghị gửi lại", "sign_off",
                          attachments=attachments, office=plan.receiving_office(hierarchy, code), unit_name=name,
-                         intro=f"Báo cáo «{period.name}» của đơn vị (tệp {one_line(sub.get('file_name', ''), MAX_NAME_CHARS)}) "
+                         intro=f"Báo cáo «{period.name}» của đơn vị (tệp "
+                               f"{one_line(sub.get('file_name', ''), MAX_NAME_CHARS)}) "
                                f"đã được cán bộ tổng hợp trả lại lúc {when}. Báo cáo này không còn được dùng để "
                                "tổng hợp.",
                          reason=e["reason"], actor=e["actor"],
@@ -378,13 +382,16 @@ def sign_off_emails(plan: Plan, warehouse: Warehouse, hierarchy: Hierarchy, cale
                                              "được đưa vào lần tổng hợp tới."}[e["action"]])
     if period.consolidate_at is None or now < period.consolidate_at + calendar.notifications.sign_off_reminder_after:
         return
-    units = [u for level in hierarchy.levels[:-1] for u in hierarchy.at_level(level)
-             if scope is None or u.code == scope or (scope in hierarchy and hierarchy.ancestor(u.code, hierarchy[scope].level) == scope)]
+    def in_scope(code: str) -> bool:
+        return scope is None or code == scope or (
+            scope in hierarchy and hierarchy.ancestor(code, hierarchy[scope].level) == scope)
+
+    units = [u for level in hierarchy.levels[:-1] for u in hierarchy.at_level(level) if in_scope(u.code)]
     for u in units:
-        state = states.get(u.code, {}).get("state", "draft")
-        if state == "accepted":
+        state = states.get(u.code, {}).get("state", DRAFT)
+        if state == ACCEPTED_ABOVE:
             continue
-        pending_above = state == "approved"
+        pending_above = state == APPROVED
         to = _unit_contacts(directory, hierarchy, u.parent_code if pending_above else u.code)
         ref = f"{u.code}:{state}"
         plan.add("sign_off_reminder", ref, to,

@@ -479,8 +479,8 @@ VIEWS.update({
         "Only signed figures: the rows of v_households_signed whose state is approved or accepted.",
         "SELECT * FROM v_households_signed WHERE approval_state IN ('approved', 'accepted')"),
     "v_sign_off": (
-        "The sign-off audit trail with unit names: who sent back, explained, approved, accepted, returned or "
-        "withdrew what, when and why.",
+        ("The sign-off audit trail with unit names: who sent back, explained, approved, accepted, returned or "
+         "withdrew what, when and why."),
         """
 SELECT e.event_id, e.period_id, e.map_edition, e.unit_code, u.name AS unit_name, u.level AS unit_level, e.action,
        e.submission_id, e.actor, e.actor_unit, e.reason, e.version, e.at

@@ -31,7 +31,8 @@ from tonghop.officers import DATA_TEAM, Officer
 from tonghop.vocabulary import ACCEPTED, ACCEPTED_ABOVE, APPROVED, DRAFT
 from tonghop.warehouse import Warehouse
 
-SEND_BACK, EXPLAIN, APPROVE, ACCEPT, RETURN, WITHDRAW = "send_back", "explain", "approve", "accept", "return", "withdraw"
+SEND_BACK, EXPLAIN, APPROVE = "send_back", "explain", "approve"
+ACCEPT, RETURN, WITHDRAW = "accept", "return", "withdraw"
 ACTION_LABELS = {SEND_BACK: "Trả lại báo cáo xã", EXPLAIN: "Xã giải trình", APPROVE: "Duyệt số liệu",
                  ACCEPT: "Cấp trên tiếp nhận", RETURN: "Cấp trên trả lại", WITHDRAW: "Hủy duyệt"}
 SIGNED = (APPROVED, ACCEPTED_ABOVE)

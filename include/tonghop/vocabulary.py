@@ -28,7 +28,8 @@ REPORTING_STATUS_LABELS = {
 # A consolidating unit's figures for a period (tonghop.sign_off): approved by its officer, accepted by the level above.
 DRAFT, APPROVED, ACCEPTED_ABOVE = "draft", "approved", "accepted"
 APPROVAL_STATES = (DRAFT, APPROVED, ACCEPTED_ABOVE)
-APPROVAL_LABELS = {DRAFT: "Chưa duyệt", APPROVED: "Đã duyệt, chờ cấp trên tiếp nhận", ACCEPTED_ABOVE: "Cấp trên đã tiếp nhận"}
+APPROVAL_LABELS = {DRAFT: "Chưa duyệt", APPROVED: "Đã duyệt, chờ cấp trên tiếp nhận",
+                   ACCEPTED_ABOVE: "Cấp trên đã tiếp nhận"}
 
 # Areas. A commune is urban or rural (COMMUNE_AREAS); published figures exist per area and in TOTAL.
 URBAN, RURAL, TOTAL = "urban", "rural", "total"
