@@ -15,10 +15,11 @@ INCLUDE = ROOT / "include"
 # Bottom to top, as in docs/architecture.md ("Module map"). A module may import from its layer and below.
 LAYERS = {
     "foundation": {"vocabulary", "safety", "numbers", "spec", "calendar", "hierarchy", "inbox", "contacts",
-                   "targets", "isolation", "findings", "config", "editions", "correspondence", "offices"},
+                   "targets", "isolation", "findings", "config", "editions", "correspondence", "offices",
+                   "officers"},
     "model and storage": {"schema", "ledger", "storage", "warehouse", "parse", "template", "annotate", "mailer",
-                          "rollup", "validate", "dictionary", "synth"},
-    "read side and readers": {"published", "summary", "charts", "officer_workbook", "reader"},
+                          "rollup", "validate", "dictionary", "synth", "outliers", "sign_off"},
+    "read side and readers": {"published", "summary", "charts", "officer_workbook", "reader", "review"},
     "period run": {"period"},
     "stages": {"containment", "annotations", "ingest", "consolidate", "notify", "officer_files", "workbook_check",
                "history_import"},

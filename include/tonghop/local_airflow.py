@@ -24,11 +24,14 @@ from tonghop.config import PROJECT_ROOT
 USER = "admin"
 
 
-def airflow_environment(home: Path, port: int, password: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for an Airflow on this project's DAGs with a pre-seeded SimpleAuthManager password."""
+def airflow_environment(home: Path, port: int, password: str, extra: dict[str, str] | None = None,
+                        viewers: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for an Airflow on this project's DAGs with pre-seeded SimpleAuthManager passwords: `admin`,
+    and `viewers` (login → password; role viewer, e.g. officers who only use the status page)."""
     home.mkdir(parents=True, exist_ok=True)
     passwords = home / "passwords.json"
-    passwords.write_text(json.dumps({USER: password}), encoding="utf-8")
+    passwords.write_text(json.dumps({USER: password, **(viewers or {})}), encoding="utf-8")
+    users = ",".join([f"{USER}:admin", *(f"{login}:viewer" for login in viewers or {})])
     secret_file = home / "jwt_secret"
     if not secret_file.exists():
         secret_file.write_text(secrets.token_urlsafe(64), encoding="utf-8")  # HS512: ≥ 64 bytes
@@ -40,7 +43,7 @@ def airflow_environment(home: Path, port: int, password: str, extra: dict[str, s
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": users,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
@@ -57,6 +60,7 @@ class LocalAirflow:
     port: int = 8080
     password: str = "tonghop"
     extra_env: dict[str, str] = field(default_factory=dict)
+    viewers: dict[str, str] = field(default_factory=dict)  # login → password
     process: subprocess.Popen | None = None
     _token: str | None = None
 
@@ -65,14 +69,14 @@ class LocalAirflow:
         return f"http://localhost:{self.port}"
 
     def start(self, log: Path | None = None) -> None:
-        env = airflow_environment(self.home, self.port, self.password, self.extra_env)
+        env = airflow_environment(self.home, self.port, self.password, self.extra_env, self.viewers)
         out = open(log or self.home / "standalone.log", "ab")  # noqa: SIM115 - lives as long as the process
         self.process = subprocess.Popen([str(Path(sys.executable).with_name("airflow")), "standalone"], env=env,
                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
     def start_api_server(self, log: Path | None = None) -> None:
         """Only the api-server (UI, REST API, plugins) on a migrated metadata DB: enough for pages and logins."""
-        env = airflow_environment(self.home, self.port, self.password, self.extra_env)
+        env = airflow_environment(self.home, self.port, self.password, self.extra_env, self.viewers)
         airflow = str(Path(sys.executable).with_name("airflow"))
         subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
         out = open(log or self.home / "api-server.log", "ab")  # noqa: SIM115 - lives as long as the process
@@ -124,9 +128,12 @@ class LocalAirflow:
     def api(self, method: str, path: str, body: dict | None = None) -> Any:
         """Call the REST API v2 with a bearer token (POST /auth/token)."""
         if self._token is None:
-            self._token = self._call("POST", "/auth/token", {"username": USER, "password": self.password},
-                                     token=None)["access_token"]
+            self._token = self.token(USER, self.password)
         return self._call(method, path, body, self._token)
+
+    def token(self, login: str, password: str) -> str:
+        """A bearer token for the API and the plugin's routes (SimpleAuthManager's POST /auth/token)."""
+        return self._call("POST", "/auth/token", {"username": login, "password": password}, token=None)["access_token"]
 
     def _call(self, method: str, path: str, body: dict | None, token: str | None) -> Any:
         request = urllib.request.Request(f"{self.url}{path}", method=method,

@@ -332,9 +332,14 @@ def sign_off_emails(plan: Plan, warehouse: Warehouse, hierarchy: Hierarchy, cale
     states, events = warehouse.read_sign_off(period.id, plan.edition)
     by_id = {s["submission_id"]: s for s in submissions}
     tz = calendar.timezone
+
+    def in_scope(code: str) -> bool:
+        return scope is None or code == scope or (
+            scope in hierarchy and hierarchy.ancestor(code, hierarchy[scope].level) == scope)
+
     for e in events:
         code, ref, kind = e["unit_code"], str(e["event_id"]), f"sign_off_{e['action']}"
-        if code not in hierarchy or e["action"] == "explain":
+        if code not in hierarchy or e["action"] == "explain" or not in_scope(code):
             continue
         when = local_time_words(e["at"], tz)
         name = hierarchy[code].name
@@ -380,20 +385,21 @@ def sign_off_emails(plan: Plan, warehouse: Warehouse, hierarchy: Hierarchy, cale
                                            "tổng hợp cho đến khi hủy duyệt.",
                                  "withdraw": "Số liệu trở lại trạng thái chưa duyệt; các tệp xã gửi sau khi duyệt "
                                              "được đưa vào lần tổng hợp tới."}[e["action"]])
-    if period.consolidate_at is None or now < period.consolidate_at + calendar.notifications.sign_off_reminder_after:
+    if period.consolidate_at is None:
         return
-    def in_scope(code: str) -> bool:
-        return scope is None or code == scope or (
-            scope in hierarchy and hierarchy.ancestor(code, hierarchy[scope].level) == scope)
-
     units = [u for level in hierarchy.levels[:-1] for u in hierarchy.at_level(level) if in_scope(u.code)]
     for u in units:
-        state = states.get(u.code, {}).get("state", DRAFT)
+        row = states.get(u.code, {})
+        state = row.get("state", DRAFT)
         if state == ACCEPTED_ABOVE:
+            continue
+        # pending since the consolidation, or since the unit's last change of state (a return, an approval)
+        since = max(utc(period.consolidate_at), utc(row.get("changed_at") or period.consolidate_at))
+        if now < since + calendar.notifications.sign_off_reminder_after:
             continue
         pending_above = state == APPROVED
         to = _unit_contacts(directory, hierarchy, u.parent_code if pending_above else u.code)
-        ref = f"{u.code}:{state}"
+        ref = f"{u.code}:{state}:{since:%Y%m%dT%H%M%S}"
         plan.add("sign_off_reminder", ref, to,
                  f"{SUBJECT} {period.name} – {u.name}: số liệu đang chờ {'tiếp nhận' if pending_above else 'duyệt'}",
                  "sign_off", unit_name=_above_name(hierarchy, u.code) if pending_above else u.name,

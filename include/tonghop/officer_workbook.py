@@ -24,7 +24,7 @@ from tonghop.numbers import fmt
 from tonghop.offices import Office, Offices
 from tonghop.published import Consolidated, UnitFigures
 from tonghop.targets import Targets
-from tonghop.vocabulary import AREA_LABELS, COMMUNE_AREAS, NOT_RECEIVED, TOTAL, local_time
+from tonghop.vocabulary import APPROVAL_LABELS, AREA_LABELS, COMMUNE_AREAS, NOT_RECEIVED, TOTAL, local_time
 
 COUNT, RATE, MONEY = "#,##0", "0.00", "#,##0.000"
 SHEETS = ("Hộ nghèo, cận nghèo", "Thiếu hụt DVXH", "Kinh phí", "Chỉ tiêu", "Tình hình báo cáo")
@@ -93,7 +93,9 @@ class _Sheet:
         ws[f"{half}1"].font = ws[f"{half}2"].font = BOLD
         ws["A4"] = title
         ws["A4"].font = Font(bold=True, size=13)
-        ws["A5"] = f"{data.period['name']} — {unit.name}"
+        state = data.approval_state  # which figures these are: not yet signed, approved, accepted above
+        ws["A5"] = f"{data.period['name']} — {unit.name}" + (
+            f" — Trạng thái số liệu: {APPROVAL_LABELS[state]}" if state else "")
         ws["A5"].font = Font(italic=True)
         ws["A6"] = unit_note
         for ref in ("A4", "A5", "A6"):

@@ -23,9 +23,12 @@ from tonghop.vocabulary import (
     ACCEPTED_WITH_WARNINGS,
     AREA_LABELS,
     COMMUNE_AREAS,
+    DRAFT,
+    HELD,
     NOT_RECEIVED,
     REJECTED,
     REPORTING_STATUS_LABELS,
+    RETURNED,
     TOTAL,
 )
 from tonghop.warehouse import Warehouse, chunks
@@ -93,6 +96,14 @@ class Consolidated:
     communes: list[CommuneRow]
     facts: dict[str, dict[str, list[dict[str, Any]]]]  # the unit's SECTION_FACTS rows: table → area → rows
     rejected_files: list[RejectedFile]
+    approval: dict[str, Any] | None = None  # the unit's sign-off (unit_approval row); None: draft, or a commune
+
+    @property
+    def approval_state(self) -> str | None:
+        """draft / approved / accepted for a consolidating unit (tonghop.sign_off), None for a commune."""
+        if self.unit.level == "commune":
+            return None
+        return self.approval["state"] if self.approval else DRAFT
 
     @property
     def missing(self) -> list[CommuneRow]:
@@ -145,7 +156,7 @@ def _commune_rows(conn: sa.Connection, tables: Mapping[str, sa.Table], period_id
     for row in conn.execute(
             sa.select(submission).where(submission.c.period_id == period_id,
                                         submission.c.submitted_for.in_(communes),
-                                        submission.c.status.in_((ACCEPTED, REJECTED)))
+                                        submission.c.status.in_((ACCEPTED, REJECTED, RETURNED, HELD)))
             .order_by(submission.c.received_at)):
         files[row.submitted_for].append(dict(row._mapping))
     rows = []
@@ -153,13 +164,13 @@ def _commune_rows(conn: sa.Connection, tables: Mapping[str, sa.Table], period_id
         flag = flags.get(code)
         if flag is None:  # not expected in this period (outside the scope, or did not exist yet)
             continue
+        own = files.get(code, [])
         if not flag.received:
             status = NOT_RECEIVED
-        elif not flag.accepted:
-            status = REJECTED
+        elif not flag.accepted:  # its last file was rejected, sent back, or came after the unit was approved
+            status = own[-1]["status"] if own and own[-1]["status"] in (RETURNED, HELD) else REJECTED
         else:
             status = ACCEPTED_WITH_WARNINGS if flag.accepted_with_warnings else ACCEPTED
-        own = files.get(code, [])
         counted = next((f for f in own if f["status"] == ACCEPTED), own[-1] if own else None)
         unit = units[code]
         district = units.get(unit["district_code"] or unit["parent_code"] or "")
@@ -278,6 +289,10 @@ def load(warehouse: Warehouse, period_id: str, unit_code: str, units: dict[str, 
                 facts[name][r.area].append(dict(r._mapping))
         commune_rows = _commune_rows(conn, tables, period_id, units, communes)
         rejected = _rejected_files(conn, tables, period_id, units, communes)
+        approval_table = tables["unit_approval"]
+        approval = conn.execute(sa.select(approval_table).where(
+            approval_table.c.period_id == period_id, approval_table.c.unit_code == unit_code,
+            approval_table.c.map_edition == units[unit_code]["map_edition"])).first()
 
     def order(rows: list[dict], dim: dict, key: str) -> list[dict]:
         def number(row: dict) -> tuple:
@@ -299,4 +314,5 @@ def load(warehouse: Warehouse, period_id: str, unit_code: str, units: dict[str, 
         communes=commune_rows,
         facts={name: dict(by_area) for name, by_area in facts.items()},
         rejected_files=rejected,
+        approval=dict(approval._mapping) if approval else None,
     )

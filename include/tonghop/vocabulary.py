@@ -23,6 +23,7 @@ REPORTING_STATUS_LABELS = {
     ACCEPTED_WITH_WARNINGS: "Hợp lệ, có cảnh báo",
     ACCEPTED: "Hợp lệ",
     RETURNED: "Bị trả lại, chờ xã gửi lại",
+    HELD: "Gửi sau khi đã duyệt, chưa đưa vào tổng hợp",
 }
 
 # A consolidating unit's figures for a period (tonghop.sign_off): approved by its officer, accepted by the level above.
