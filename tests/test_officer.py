@@ -245,7 +245,7 @@ def status_client(officer_sample, airflow_db):
     from tonghop_airflow.status_page import create_app
 
     settings, manifest = officer_sample
-    token = init_auth_manager().generate_jwt(SimpleAuthManagerUser(username="officer", role="viewer"))
+    token = init_auth_manager().generate_jwt(SimpleAuthManagerUser(username="sldtbxh.bentre", role="viewer"))
     return TestClient(create_app(lambda: settings)), token, manifest
 
 

@@ -34,7 +34,9 @@ def consolidate(ctx: PeriodContext, run_id: str | None = None, now: dt.datetime 
     with clock.stage("load"):
         submissions = warehouse.read_period_submissions(period.id)
         signed = read_state(warehouse, period.id, ctx.edition.id)
-        statuses = final_statuses(submissions, returned=signed.returned, locked=signed.locked_communes(hierarchy))
+        counted = warehouse.read_counted(period.id)
+        locked = {c: counted.get(c) for c in signed.locked_communes(hierarchy)}
+        statuses = final_statuses(submissions, returned=signed.returned, locked=locked)
         winners = {s["submitted_for"]: s for s in submissions if statuses[s["submission_id"]] == ACCEPTED}
         reports = warehouse.read_reports([s["submission_id"] for s in winners.values()])
     by_commune: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -64,7 +66,8 @@ def consolidate(ctx: PeriodContext, run_id: str | None = None, now: dt.datetime 
     run_id = run_id or f"cli-{uuid.uuid4().hex[:12]}"
     with clock.stage("publish"):
         publication = warehouse.publish_period(period.id, facts, statuses, reference_rows(ctx), run_id, now,
-                                               map_edition=ctx.edition.id)
+                                               map_edition=ctx.edition.id,
+                                               counted={c: s["submission_id"] for c, s in winners.items()})
     with clock.stage("review"):
         warehouse.replace_review_findings(period.id, outlier_findings(
             hierarchy, ctx.catalogue, ctx.settings.expectations_dir, period.id, winners, reports))

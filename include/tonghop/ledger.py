@@ -82,13 +82,15 @@ def classify(arrivals: Sequence[Arrival], ledger: Iterable[Mapping[str, Any]]) -
 
 
 def final_statuses(submissions: Sequence[Mapping[str, Any]], returned: AbstractSet[str] = frozenset(),
-                   locked: AbstractSet[str] = frozenset()) -> dict[str, str]:
+                   locked: Mapping[str, str | None] | None = None) -> dict[str, str]:
     """Rejected stays rejected, duplicates stay duplicates; of a commune's valid files the newest received
     wins and older ones are superseded. Files not processed yet stay `received`.
 
     Sign-off: a file in `returned` (sent back) is out, and so is every older valid file of its commune (the
-    commune's next file starts afresh). For a commune in `locked` (its unit's figures are approved), the file
-    accepted when it was locked stays accepted: newer valid files are held, older ones stay superseded."""
+    commune's next file starts afresh). `locked`: commune → the submission its published figures come from (None:
+    none) for the communes whose unit's figures are approved. That file stays accepted, newer valid files are
+    held, older ones superseded; a locked commune that had no report holds every file."""
+    locked = locked or {}
     statuses: dict[str, str] = {}
     valid: dict[str | None, list[Mapping[str, Any]]] = defaultdict(list)
     for s in submissions:
@@ -108,7 +110,8 @@ def final_statuses(submissions: Sequence[Mapping[str, Any]], returned: AbstractS
         if not candidates:
             continue
         if commune in locked:
-            kept = next((i for i, s in enumerate(candidates) if s["status"] == ACCEPTED), len(candidates))
+            kept = next((i for i, s in enumerate(candidates) if s["submission_id"] == locked[commune]),
+                        len(candidates))
             for i, s in enumerate(candidates):
                 statuses[s["submission_id"]] = HELD if i < kept else ACCEPTED if i == kept else SUPERSEDED
             continue

@@ -60,6 +60,8 @@ TABLE_DOCS = {
                      "kept with the audit trail in one transaction.",
     "review_finding": "Statistical outliers found at consolidation: accepted reports far from their peers "
                       "(modified z-score), for the officer's review. Recomputed by each consolidation.",
+    "counted_report": "The report each commune's published figures come from, as of the latest consolidation: "
+                      "what an approval locks (a later file of a locked commune is held).",
     "email_log": "E-mails sent (one row per message and recipient): makes sending idempotent.",
     "run_log": "Finished consolidation runs per period (used by the deadline alert).",
 }
@@ -328,6 +330,14 @@ def build_metadata(spec: TemplateSpec | None = None) -> sa.MetaData:
         sa.Column("score", RATE, nullable=False, comment="Modified z-score (0.6745 × (value − median) / MAD)"),
         sa.Column("message", sa.Text, nullable=False, comment="The message shown to the officer (Vietnamese)"),
         comment=TABLE_DOCS["review_finding"],
+    )
+    sa.Table(
+        "counted_report", md,
+        sa.Column("period_id", sa.String(32), primary_key=True, comment="Period"),
+        sa.Column("commune_code", sa.String(16), primary_key=True, comment="Commune"),
+        _edition_column(),
+        sa.Column("submission_id", sa.String(40), nullable=False, comment="The accepted report that counts"),
+        comment=TABLE_DOCS["counted_report"],
     )
     sa.Table(
         "email_log", md,

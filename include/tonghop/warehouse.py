@@ -235,13 +235,15 @@ class Warehouse:
 
     def publish_period(self, period_id: str, facts: Mapping[str, pd.DataFrame], statuses: Mapping[str, str],
                        reference: Mapping[str, Sequence[Mapping[str, Any]]], run_id: str,
-                       now: dt.datetime | None = None, map_edition: str = "") -> Publication:
+                       now: dt.datetime | None = None, map_edition: str = "",
+                       counted: Mapping[str, str] | None = None) -> Publication:
         """Publish a period's figures in one transaction: readers see the old version or the new, never half.
 
         When the figures differ from the latest version, that version's rows move to the *_history tables and
         a new version is recorded in `publication`; identical figures publish nothing new. `reference`
         replaces the dimension tables (dim_unit of every map edition, dim_period, dim_component, dim_indicator,
-        map_correspondence). `map_edition`: the map the figures were consolidated on."""
+        map_correspondence). `map_edition`: the map the figures were consolidated on. `counted`: commune → the
+        submission its figures come from (table counted_report, what an approval locks)."""
         tables = self.tables
         submission, publication = tables["submission"], tables["publication"]
         digest = content_hash(facts)
@@ -274,7 +276,19 @@ class Warehouse:
             for name, rows in reference.items():
                 conn.execute(tables[name].delete())
                 _insert(conn, tables[name], rows)
+            if counted is not None:
+                table = tables["counted_report"]
+                conn.execute(table.delete().where(table.c.period_id == period_id))
+                _insert(conn, table, [{"period_id": period_id, "commune_code": c, "map_edition": map_edition,
+                                       "submission_id": sid} for c, sid in sorted(counted.items())])
         return Publication(period_id, version, changed)
+
+    def read_counted(self, period_id: str) -> dict[str, str]:
+        """commune → the submission its published figures come from (as of the latest consolidation)."""
+        table = self.tables["counted_report"]
+        with self.engine.connect() as conn:
+            return dict(conn.execute(sa.select(table.c.commune_code, table.c.submission_id)
+                                     .where(table.c.period_id == period_id)).all())
 
     # --- sign-off (tonghop.sign_off) ---
 

@@ -1,4 +1,5 @@
-"""sign-off: the audit trail, each unit's approval state, outlier findings, explanations in the workbook
+"""sign-off: the audit trail, each unit's approval state, the report each commune's figures come from, outlier
+findings, explanations in the workbook
 
 Nothing published changes. Existing periods start in state draft (no unit_approval row); existing reports have
 no explanation (template versions 1.0 and 2.0 have none).
@@ -86,12 +87,21 @@ def upgrade() -> None:
         comment=TABLE_DOCS["review_finding"],
     )
     op.create_index("ix_review_finding_period_id", "review_finding", ["period_id"])
+    op.create_table(
+        "counted_report",
+        sa.Column("period_id", sa.String(32), primary_key=True, comment="Period"),
+        sa.Column("commune_code", sa.String(16), primary_key=True, comment="Commune"),
+        _edition(),
+        sa.Column("submission_id", sa.String(40), nullable=False, comment="The accepted report that counts"),
+        comment=TABLE_DOCS["counted_report"],
+    )
     create_views(op.execute, only=revision)
 
 
 def downgrade() -> None:
     for name in reversed([n for n, r in VIEW_REVISIONS.items() if r == revision]):
         op.execute(f"DROP VIEW IF EXISTS {name}")
+    op.drop_table("counted_report")
     op.drop_table("review_finding")
     op.drop_table("unit_approval")
     op.drop_table("sign_off_event")
