@@ -118,3 +118,91 @@ def test_officer_logs_in_and_sees_the_statuses(browser, api_server, officer_samp
     for shot in (page_shot, nav_shot):
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
     print(f"screenshots: {page_shot}, {nav_shot}")
+
+
+# --- sign-off through the real UI: a district officer reviews, sends a report back and approves ---------
+
+DISTRICT_OFFICER, DISTRICT_PASSWORD = "phong.batri", "mat-khau-huyen"
+SEND_BACK_REASON = "Số hộ nghèo chưa khớp danh sách rà soát."
+
+
+@pytest.fixture
+def district_server(tmp_path, hierarchy, period):
+    """A published period of Huyện Ba Tri (with warnings to review) and an api-server where the district's
+    officer has a viewer login and a row in the officers directory."""
+    from tests.conftest import DISTRICT
+    from tonghop.config import Settings
+    from tonghop.pipeline import run_period
+    from tonghop.synth import SampleOptions, generate_sample
+
+    home = tmp_path / "home"
+    officers = home / "officers.csv"
+    officers.parent.mkdir(parents=True)
+    officers.write_text(f"login,unit_code,role,map_edition\n{DISTRICT_OFFICER},{DISTRICT},officer,pre2025\n"
+                        f"{USER},,data_team,\n", encoding="utf-8")
+    settings = Settings.from_env(home=home, inbox=home / "inbox", output=home / "runs", scope=DISTRICT,
+                                 warehouse_url=f"sqlite:///{home / 'warehouse.sqlite'}",
+                                 contacts_path=home / "no-contacts.csv", officers_path=officers)
+    generate_sample(hierarchy.reporting_units(DISTRICT), period, hierarchy, settings.inbox_dir,
+                    SampleOptions(seed=3, warning_rate=0.5, missing_rate=0.1))
+    run_period(settings, PERIOD)
+    env = {"TONGHOP_HOME": str(home), "TONGHOP_WAREHOUSE_URL": settings.warehouse, "TONGHOP_OUTPUT": settings.output,
+           "TONGHOP_SCOPE": DISTRICT, "TONGHOP_OFFICERS": str(officers),
+           "TONGHOP_CONTACTS": str(settings.contacts_path)}
+    airflow = LocalAirflow(home=tmp_path / "airflow", port=_free_port(), password="mat-khau-thu", extra_env=env,
+                           viewers={DISTRICT_OFFICER: DISTRICT_PASSWORD})
+    airflow.start_api_server()
+    try:
+        airflow.wait_for("/tonghop/health")
+        yield airflow, settings
+    finally:
+        airflow.stop()
+
+
+def test_district_officer_sends_back_and_approves_in_the_browser(browser, district_server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.conftest import DISTRICT
+    from tonghop.warehouse import Warehouse
+
+    server, settings = district_server
+    wait = WebDriverWait(browser, 60)
+    browser.get(f"{server.url}/tonghop/?period={PERIOD}&unit={DISTRICT}")
+    wait.until(ec.presence_of_element_located((By.NAME, "username")))
+    browser.find_element(By.NAME, "username").send_keys(DISTRICT_OFFICER)
+    browser.find_element(By.NAME, "password").send_keys(DISTRICT_PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    approval = wait.until(ec.presence_of_element_located((By.ID, "approval")))
+    assert approval.get_attribute("data-state") == "draft"
+
+    # Review: a commune with warnings, sent back with a reason from its form.
+    item = browser.find_element(By.CSS_SELECTOR, "div.review:has(form.send-back)")
+    commune = item.get_attribute("data-commune")
+    assert item.find_elements(By.CSS_SELECTOR, "li.warning")  # what needs a decision is shown
+    item.find_element(By.NAME, "reason").send_keys(SEND_BACK_REASON)
+    item.find_element(By.CSS_SELECTOR, "form.send-back button").click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "p.notice.done")))
+    assert browser.find_element(By.CSS_SELECTOR, "#audit tr[data-action=send_back]").text.count(SEND_BACK_REASON) == 1
+
+    # Approve the district's figures.
+    browser.find_element(By.ID, "approve").click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#approval[data-state=approved]")))
+    assert "Đã duyệt, chờ cấp trên tiếp nhận" in browser.find_element(By.ID, "approval").text
+    assert not browser.find_elements(By.ID, "approve")  # nothing left to approve
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    height = browser.execute_script("return document.body.scrollHeight")
+    browser.set_window_size(1400, min(max(height, 1000), 8000))
+    assert browser.save_screenshot(str(ARTIFACTS / "sign-off.png"))
+
+    # An edited URL for another district answers 403, with nothing of it.
+    browser.get(f"{server.url}/tonghop/api/status?period={PERIOD}&unit=831")
+    assert "không thuộc phạm vi" in browser.page_source and "Châu Thành" not in browser.page_source
+
+    # What the browser did is in the audit trail, by this login.
+    warehouse = Warehouse(settings.warehouse)
+    _, events = warehouse.read_sign_off(PERIOD, "pre2025")
+    assert [(e["action"], e["unit_code"], e["actor"], e["reason"]) for e in events if e["action"] != "explain"] == [
+        ("send_back", commune, DISTRICT_OFFICER, SEND_BACK_REASON), ("approve", DISTRICT, DISTRICT_OFFICER, None)]
+    warehouse.engine.dispose()
