@@ -12,6 +12,7 @@ import random
 import statistics
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -251,6 +252,18 @@ class PlayedPeriod:
                 "SELECT total_households FROM v_households WHERE period_id = :p AND unit_code = :u AND area = 'total'"
             ), {"p": self.scene.period, "u": self.scene.unit}).scalar_one()
 
+    def workbook_subtitle(self) -> str:
+        """The subtitle of the unit's consolidated workbook, as the reports DAG writes it."""
+        from tonghop.officer_files import publish_reports
+
+        ctx = PeriodContext.open(self.settings, self.scene.period)
+        try:
+            publish_reports(ctx)
+        finally:
+            ctx.close()
+        path = Path(self.settings.output) / self.scene.period / "reports" / f"{self.scene.unit}.xlsx"
+        return str(load_workbook(path).worksheets[0]["A5"].value)
+
     def approval_states(self, view: str = "v_households_signed") -> dict[str, str]:
         with sa.create_engine(self.settings.warehouse).connect() as conn:
             rows = conn.execute(sa.text(
@@ -430,6 +443,7 @@ def test_a_period_signed_off_end_to_end(scene_period):
     assert approved_only[scene.unit] == "accepted" and all(approved_only[c] == "accepted" for c in p.written)
     assert set(approved_only) == {scene.unit, *p.communes}  # only the signed unit and its communes (missing too)
     assert p.households() == expected_total
+    assert "Trạng thái số liệu: Cấp trên đã tiếp nhận" in p.workbook_subtitle()
 
     # --- a late file after acceptance: recorded and answered, held out of the figures ----------------------
     assert p.act(UNIT_OFFICER, SEND_BACK, submission_id=_counting(p, outlier), reason=SEND_BACK_REASON
@@ -450,6 +464,7 @@ def test_a_period_signed_off_end_to_end(scene_period):
     assert p.statuses()[late] in (ACCEPTED, "accepted_with_warnings")
     assert p.households() == expected_total + late_values["total_households"]
     assert p.approval_states()[scene.unit] == "draft"
+    assert "Trạng thái số liệu: Chưa duyệt" in p.workbook_subtitle()
 
     # --- the audit trail: every step with who and why, on the page's API and in the BI view -----------------
     trail = [(e["action"], e["actor"], e["reason"]) for e in p.review()["audit"]]
