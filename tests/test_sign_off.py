@@ -385,7 +385,10 @@ def test_a_period_signed_off_end_to_end(scene_period):
     assert page.status_code == 200 and EXPLANATION in page.text and "TH-O-002" in page.text
 
     # --- send back one report: e-mail with reason and workbook; out of the roll-up -------------------------
-    sent_id = items.get(sent_back, {}).get("submission_id") or _counting(p, sent_back)
+    others = {o["code"]: o["submission_id"] for o in review["others"]}  # every accepted report can be sent back
+    assert set(others).isdisjoint(items) and set(others) | set(items) == set(p.written)
+    sent_id = items[sent_back]["submission_id"] if sent_back in items else others[sent_back]
+    assert sent_id == _counting(p, sent_back)
     done = p.act(UNIT_OFFICER, SEND_BACK, submission_id=sent_id, reason=SEND_BACK_REASON)
     assert done.status_code == 200, done.text
     mails = p.process(p.at(6, 9))

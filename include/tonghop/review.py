@@ -6,6 +6,8 @@ page and its API (tonghop_airflow.status_page).
   (giải trình) when it gave one for that check, and its general explanations;
 - for a commune that sent again, which values changed between its previous valid report and the one that
   counts (or the one held while the unit is approved);
+- the other accepted reports this officer may send back (`others`), so any report can be returned, not only
+  those with findings;
 - the audit trail of the unit and everything below it.
 """
 
@@ -129,6 +131,11 @@ def load_review(warehouse: Warehouse, hierarchy: Hierarchy, spec: TemplateSpec, 
     trail = [{**e, "action_label": ACTION_LABELS[e["action"]],
               "unit_name": hierarchy[e["unit_code"]].name if e["unit_code"] in hierarchy else e["unit_code"]}
              for e in state.events if e["unit_code"] in scope]
+    listed = {i["code"] for i in items}
+    others = [{"code": c, "name": hierarchy[c].name if c in hierarchy else c, "submission_id": s["submission_id"],
+               "file_name": s["file_name"]}
+              for c, s in sorted(counting.items()) if s and c not in listed
+              and allowed(hierarchy, state, officer, SEND_BACK, c, s)]
     return {"unit": unit_entry(unit_code) if consolidating(hierarchy, unit_code) else None,
             "below": [unit_entry(c) for c in below],
-            "items": items, "audit": trail}
+            "items": items, "others": others, "audit": trail}
