@@ -225,7 +225,8 @@ def test_a_period_with_fake_time(settings, contacts, mailbox, hierarchy, period)
     warehouse = Warehouse(settings.warehouse)
     ledger = check_invariant([i.key for i in PeriodContext.open(settings, PERIOD).inbox.list(PERIOD)],
                              warehouse.read_table("submission", period_id=PERIOD))
-    assert ledger == {"accepted": 19, "rejected": 1, "superseded": 1, "duplicate": 1, "received": 22}
+    assert ledger == {"accepted": 19, "rejected": 1, "superseded": 1, "duplicate": 1, "returned": 0, "held": 0,
+                      "received": 22}
     statuses = {s["source_key"]: s["status"] for s in warehouse.read_table("submission", period_id=PERIOD)}
     assert statuses[first.relative_to(settings.inbox_dir).as_posix()] == "superseded"
     row = next(r for r in warehouse.read_table("fact_completeness", unit_code=DISTRICT, area="total"))

@@ -17,7 +17,8 @@ from tonghop.warehouse import Warehouse
 DATA = Path(__file__).parent / "data" / "warehouse-release-0001.sqlite.gz"
 KEPT = [*FACT_TABLES, *(f"{t}_history" for t in FACT_TABLES), "publication", "submission", "report", "finding",
         "dim_unit", "dim_period", "dim_component", "dim_indicator", "email_log", "run_log"]
-NEW_COLUMNS = {"map_edition", "imported", "origin", "imported_by", "import_reason"}
+NEW_COLUMNS = {"map_edition", "imported", "origin", "imported_by", "import_reason",  # 0002
+               *(f"explanation_{i}_{part}" for i in (1, 2, 3) for part in ("check", "text"))}  # 0003
 VIEW_KEYS = {"v_households": ("period_id", "unit_code", "area"),
              "v_reporting_completeness": ("period_id", "unit_code", "area"),
              "v_funding_disbursement": ("period_id", "unit_code", "area", "component")}

@@ -137,7 +137,7 @@ def test_report_command_writes_the_workbook(officer_sample, tonghop, tmp_path):
                    "--warehouse", settings.warehouse, home=settings.home)
     assert str(out) in done.stdout
     ws = load_workbook(out)[HOUSEHOLD_SHEET]
-    assert ws["A5"].value == "Báo cáo năm 2024 — Huyện Ba Tri"
+    assert ws["A5"].value == "Báo cáo năm 2024 — Huyện Ba Tri — Trạng thái số liệu: Chưa duyệt"
     *_, total = _household_rows(ws)
     assert total["C"] == exp.expected_sums(manifest, "836", "district")["total_households"]
     missing = tonghop("report", "--period", PERIOD, "--unit", "836", "--format", "xlsx", home=settings.home,

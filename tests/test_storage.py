@@ -97,7 +97,8 @@ def test_s3_inbox_and_outputs_with_a_postgresql_warehouse(s3, postgres_url, tong
     assert head["ContentType"].startswith("text/html")
     # the officers' workbooks and charts are stored with the run's outputs, in S3 too
     workbook = s3.get_object(Bucket=BUCKET, Key=f"outputs/{PERIOD}/reports/{DISTRICT}.xlsx")["Body"].read()
-    assert load_workbook(io.BytesIO(workbook))["Hộ nghèo, cận nghèo"]["A5"].value == "Báo cáo năm 2024 — Huyện Ba Tri"
+    assert load_workbook(io.BytesIO(workbook))["Hộ nghèo, cận nghèo"]["A5"].value == (
+        "Báo cáo năm 2024 — Huyện Ba Tri — Trạng thái số liệu: Chưa duyệt")
     assert {f"outputs/{PERIOD}/reports/{PROVINCE}.xlsx", f"outputs/{PERIOD}/charts/{PROVINCE}/poverty_rates.png",
             f"outputs/{PERIOD}/charts/{PROVINCE}/completeness.png"} <= set(written)
     assert s3.head_object(Bucket=BUCKET, Key=f"outputs/{PERIOD}/charts/{PROVINCE}/completeness.png")[
