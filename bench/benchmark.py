@@ -261,6 +261,7 @@ def main() -> int:
                     "record": stages.get("record", 0.0),
                     "roll_up": round(stages.get("load", 0.0) + stages.get("rollup", 0.0), 3),
                     "publish": round(stages.get("publish", 0.0) + stages.get("check", 0.0), 3),
+                    "review": stages.get("review", 0.0),  # outliers (one GX run) and explanations
                     "annotate_wait": stages.get("annotate", 0.0),
                 },
                 "reports_per_second": round(reports / measured["seconds"], 1),
@@ -286,13 +287,15 @@ def main() -> int:
     print(f"\ntonghop benchmark — period {PERIOD}, {os.cpu_count()} CPU(s), naive baseline "
           f"{naive * 1000:.0f} ms/report (openpyxl + one GX run per file, {args.sample} files)\n")
     header = (f"{'size':<9}{'backend':<11}{'reports':>8}{'parse':>7}{'valid.':>7}{'record':>7}{'rollup':>7}"
-              f"{'publish':>8}{'total s':>9}{'rep/s':>8}{'ms/rep':>8}{'RSS MB':>8}{'naive s':>9}{'speedup':>9}")
+              f"{'publish':>8}{'review':>7}{'total s':>9}{'rep/s':>8}{'ms/rep':>8}{'RSS MB':>8}{'naive s':>9}"
+              f"{'speedup':>9}")
     print(header)
     print("-" * len(header))
     for r in results:
         st = r["stages"]
         print(f"{r['size']:<9}{r['backend']:<11}{r['reports']:>8}{st['parse']:>7.1f}{st['validate']:>7.1f}"
-              f"{st['record']:>7.1f}{st['roll_up']:>7.1f}{st['publish']:>8.1f}{r['seconds']:>9.1f}"
+              f"{st['record']:>7.1f}{st['roll_up']:>7.1f}{st['publish']:>8.1f}{st.get('review', 0.0):>7.1f}"
+              f"{r['seconds']:>9.1f}"
               f"{r['reports_per_second']:>8.0f}{r['ms_per_report']:>8.2f}{r['peak_rss_mb']:>8.0f}"
               f"{r['naive_seconds_extrapolated']:>9.0f}{r['speedup_vs_naive']:>8.0f}x")
     for r in results:
