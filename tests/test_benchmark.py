@@ -31,3 +31,7 @@ def test_benchmark_script_runs_end_to_end_on_a_small_period(tmp_path, hierarchy,
         assert {"reports", "seconds", "peak_rss_mb", "speedup_vs_naive"} <= set(row)
         assert row["seconds"] > 0 and row["peak_rss_mb"] > 0 and row["speedup_vs_naive"] > 0
     assert by_size[("national", "sqlite")]["province_totals_checked"] == 1
+    floor = doc["floor"]  # the floor is measured in the same run, on the same files
+    assert floor["files"] == by_size[("national", "sqlite")]["reports"]
+    assert floor["read"] > 0 and floor["validate"] > 0 and floor["total"] == round(floor["read"] + floor["validate"], 2)
+    assert by_size[("national", "sqlite")]["ratio_to_floor"] > 0 and "× the floor" in done.stdout

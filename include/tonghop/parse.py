@@ -125,13 +125,27 @@ def _normal(text: Any) -> str:
     return " ".join(unicodedata.normalize("NFC", str(text or "")).split()).casefold()
 
 
-def _layout_changes(spec: TemplateSpec, sheets: dict[str, list[list[Any]]]) -> list[str]:
-    """Header and row labels that are not where the template put them (a column or row was inserted)."""
-    changes = []
-    # Rows some template version leaves out (the district rows of 2.0) may be empty.
+@dataclass(frozen=True)
+class _Label:
+    sheet: str
+    ref: str
+    position: tuple[int, int]
+    text: str
+    normal: str
+    optional: bool  # on a row some template version leaves out (the district rows of 2.0): may be empty
+
+
+_LABELS: dict[int, tuple[TemplateSpec, tuple[_Label, ...]]] = {}
+
+
+def _expected_labels(spec: TemplateSpec) -> tuple[_Label, ...]:
+    """Every header and row label of the template with its position, worked out once per spec."""
+    cached = _LABELS.get(id(spec))
+    if cached is not None and cached[0] is spec:
+        return cached[1]
     optional = {(f.sheet, f.row) for v in spec.versions for f in spec.fields if f.key in v.omits}
+    labels = []
     for section in spec.sections:
-        rows = sheets[section.sheet]
         expected = dict(section.headers)
         label_column = section.layout.get("label_column")
         if label_column:
@@ -139,12 +153,49 @@ def _layout_changes(spec: TemplateSpec, sheets: dict[str, list[list[Any]]]) -> l
         for ref, text in expected.items():
             letters = "".join(ch for ch in ref if ch.isalpha())
             position = (int(ref[len(letters):]) - 1, column_index_from_string(letters) - 1)
-            found_text = _normal(_cell_value(rows, position))
-            if not found_text and (section.sheet, position[0] + 1) in optional:
-                continue
-            if found_text != _normal(text):
-                found = _cell_value(rows, position)
-                changes.append(f"trang «{section.sheet}» ô {ref} phải là «{text}» nhưng ghi «{found or ''}»")
+            labels.append(_Label(section.sheet, ref, position, text, _normal(text),
+                                 (section.sheet, position[0] + 1) in optional))
+    _LABELS[id(spec)] = (spec, tuple(labels))
+    return tuple(labels)
+
+
+_INPUTS: dict[int, tuple[TemplateSpec, dict[str, tuple[list[str], np.ndarray]]]] = {}
+
+
+def _merged_inputs(spec: TemplateSpec, merges: dict[str, list]) -> list[str]:
+    """Input cells inside a merged range (the template merges none): 'sheet!cell', in spec order."""
+    cached = _INPUTS.get(id(spec))
+    if cached is None or cached[0] is not spec:
+        by_sheet: dict[str, list] = {}
+        for f in spec.input_fields():
+            by_sheet.setdefault(f.sheet, []).append(f)
+        cached = (spec, {sheet: ([f"{f.sheet}!{f.cell}" for f in fs], np.array([f.position for f in fs]))
+                         for sheet, fs in by_sheet.items()})
+        _INPUTS[id(spec)] = cached
+    hits = []
+    for sheet, (cells, positions) in cached[1].items():
+        ranges = np.array([(r0, c0, r1, c1) for (r0, c0), (r1, c1) in merges.get(sheet, ())
+                           if (r0, c0) != (r1, c1)], dtype="int64").reshape(-1, 4)
+        if not len(ranges):
+            continue
+        rows, columns = positions[:, :1], positions[:, 1:]
+        inside = ((ranges[:, 0] <= rows) & (rows <= ranges[:, 2]) & (ranges[:, 1] <= columns)
+                  & (columns <= ranges[:, 3])).any(axis=1)
+        hits += [cell for cell, hit in zip(cells, inside, strict=True) if hit]
+    order = {f"{f.sheet}!{f.cell}": i for i, f in enumerate(spec.input_fields())}
+    return sorted(hits, key=order.__getitem__)
+
+
+def _layout_changes(spec: TemplateSpec, sheets: dict[str, list[list[Any]]]) -> list[str]:
+    """Header and row labels that are not where the template put them (a column or row was inserted)."""
+    changes = []
+    for label in _expected_labels(spec):
+        found = _cell_value(sheets[label.sheet], label.position)
+        found_text = _normal(found)
+        if not found_text and label.optional:
+            continue
+        if found_text != label.normal:
+            changes.append(f"trang «{label.sheet}» ô {label.ref} phải là «{label.text}» nhưng ghi «{found or ''}»")
     return changes
 
 
@@ -281,9 +332,7 @@ def read_report(content: bytes, submission_id: str, file_name: str, spec: Templa
     moved = _layout_changes(spec, sheets)
     if moved:
         raise refuse("TH-S-007", detail="; ".join(moved[:3]))
-    merged = [f"{f.sheet}!{f.cell}" for f in spec.input_fields()
-              if any(r0 <= f.position[0] <= r1 and c0 <= f.position[1] <= c1
-                     for (r0, c0), (r1, c1) in merges[f.sheet] if (r0, c0) != (r1, c1))]
+    merged = _merged_inputs(spec, merges)
     if merged:
         raise refuse("TH-S-008", detail=", ".join(merged[:10]))
     version_field = spec.by_key["template_version"]

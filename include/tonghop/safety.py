@@ -111,7 +111,8 @@ def scan_sheet(xml: bytes) -> SheetScan:
     rows = columns = 0
     column_numbers: dict[bytes, int] = {}
     for letters, digits, attributes, body in _CELL.findall(xml):
-        filled = _FILLED.search(body) is not None
+        # The cheap byte tests first: most cells are `<v>…</v>` with no error type and no formula.
+        filled = body.startswith(b"<v>") or _FILLED.search(body) is not None
         if not letters:  # `r` is optional and may come after other attributes
             ref = _REF.search(attributes)
             if ref is None:
@@ -126,11 +127,11 @@ def scan_sheet(xml: bytes) -> SheetScan:
                 rows, columns = max(rows, row), max(columns, column)
                 if rows * columns > MAX_SHEET_CELLS and scan.far is None:
                     scan.far = f"ô {letters.decode()}{digits.decode()}"
-        if _ERROR_TYPE.search(attributes):
+        if b"e" in attributes and _ERROR_TYPE.search(attributes):
             value = _VALUE.search(body)
             scan.notes[(letters + digits).decode()] = (value.group(1).decode("utf-8", "replace")[:40]
                                                        if value and value.group(1).strip() else "#ERROR")
-        elif _FORMULA_TAG.search(body):  # a formula Excel never computed (e.g. written by a script)
+        elif b"f" in body and _FORMULA_TAG.search(body):  # a formula Excel never computed (e.g. by a script)
             value = _VALUE.search(body)
             if value and value.group(1).strip():
                 continue
