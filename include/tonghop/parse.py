@@ -201,12 +201,12 @@ def _layout_changes(spec: TemplateSpec, sheets: dict[str, list[list[Any]]]) -> l
 
 # Characters TCVN3 (ABC) uses for Vietnamese letters, which Unicode Vietnamese text never contains, and
 # VNI's vowel + accent-letter pairs ('aù' for 'á', 'ñ' for 'đ').
-_TCVN3 = set("¸µ¶·¹¨©ª«¬®¾»¼½ÆÇ×Ø÷øþð¡¢£¤¥¦§")
+_TCVN3 = frozenset("¸µ¶·¹¨©ª«¬®¾»¼½ÆÇ×Ø÷øþð¡¢£¤¥¦§")
 _VNI = re.compile(r"[aeiouyâêôAEIOUYÂÊÔ][øûõïù]|ñ|Ñ")
 
 
 def looks_legacy_encoded(text: str) -> bool:
-    return any(ch in _TCVN3 for ch in text) or bool(_VNI.search(text))
+    return not _TCVN3.isdisjoint(text) or bool(_VNI.search(text))
 
 
 class StructureError(Exception):
