@@ -24,7 +24,7 @@ from tonghop.findings import Check, Finding, make_finding
 from tonghop.numbers import decimal_from_float, decimal_places, parse_number_text
 from tonghop.safety import UnsafeFile, clean_text, inspect
 from tonghop.schema import storable_limit
-from tonghop.spec import Field, TemplateSpec
+from tonghop.spec import Field, TemplateSpec, cell_position
 from tonghop.vocabulary import MONEY_SCALE
 
 YES_WORDS = {"có", "co", "c", "yes", "y", "x", "1"}
@@ -125,76 +125,31 @@ def _normal(text: Any) -> str:
     return " ".join(unicodedata.normalize("NFC", str(text or "")).split()).casefold()
 
 
-@dataclass(frozen=True)
-class _Label:
-    sheet: str
-    ref: str
-    position: tuple[int, int]
-    text: str
-    normal: str
-    optional: bool  # on a row some template version leaves out (the district rows of 2.0): may be empty
-
-
-_LABELS: dict[int, tuple[TemplateSpec, tuple[_Label, ...]]] = {}
-
-
-def _expected_labels(spec: TemplateSpec) -> tuple[_Label, ...]:
-    """Every header and row label of the template with its position, worked out once per spec."""
-    cached = _LABELS.get(id(spec))
-    if cached is not None and cached[0] is spec:
-        return cached[1]
-    optional = {(f.sheet, f.row) for v in spec.versions for f in spec.fields if f.key in v.omits}
-    labels = []
-    for section in spec.sections:
-        expected = dict(section.headers)
-        label_column = section.layout.get("label_column")
-        if label_column:
-            expected.update({f"{label_column}{t['row']}": t["label"] for t in section.row_texts if t.get("label")})
-        for ref, text in expected.items():
-            letters = "".join(ch for ch in ref if ch.isalpha())
-            position = (int(ref[len(letters):]) - 1, column_index_from_string(letters) - 1)
-            labels.append(_Label(section.sheet, ref, position, text, _normal(text),
-                                 (section.sheet, position[0] + 1) in optional))
-    _LABELS[id(spec)] = (spec, tuple(labels))
-    return tuple(labels)
-
-
-_INPUTS: dict[int, tuple[TemplateSpec, dict[str, tuple[list[str], np.ndarray]]]] = {}
-
-
 def _merged_inputs(spec: TemplateSpec, merges: dict[str, list]) -> list[str]:
     """Input cells inside a merged range (the template merges none): 'sheet!cell', in spec order."""
-    cached = _INPUTS.get(id(spec))
-    if cached is None or cached[0] is not spec:
-        by_sheet: dict[str, list] = {}
-        for f in spec.input_fields():
-            by_sheet.setdefault(f.sheet, []).append(f)
-        cached = (spec, {sheet: ([f"{f.sheet}!{f.cell}" for f in fs], np.array([f.position for f in fs]))
-                         for sheet, fs in by_sheet.items()})
-        _INPUTS[id(spec)] = cached
-    hits = []
-    for sheet, (cells, positions) in cached[1].items():
+    hits = set()
+    for sheet, fields in spec.inputs_by_sheet.items():
         ranges = np.array([(r0, c0, r1, c1) for (r0, c0), (r1, c1) in merges.get(sheet, ())
                            if (r0, c0) != (r1, c1)], dtype="int64").reshape(-1, 4)
         if not len(ranges):
             continue
+        positions = np.array([f.position for f in fields])
         rows, columns = positions[:, :1], positions[:, 1:]
         inside = ((ranges[:, 0] <= rows) & (rows <= ranges[:, 2]) & (ranges[:, 1] <= columns)
                   & (columns <= ranges[:, 3])).any(axis=1)
-        hits += [cell for cell, hit in zip(cells, inside, strict=True) if hit]
-    order = {f"{f.sheet}!{f.cell}": i for i, f in enumerate(spec.input_fields())}
-    return sorted(hits, key=order.__getitem__)
+        hits |= {f.key for f, hit in zip(fields, inside, strict=True) if hit}
+    return [f"{f.sheet}!{f.cell}" for f in spec.input_fields() if f.key in hits]
 
 
 def _layout_changes(spec: TemplateSpec, sheets: dict[str, list[list[Any]]]) -> list[str]:
     """Header and row labels that are not where the template put them (a column or row was inserted)."""
     changes = []
-    for label in _expected_labels(spec):
+    for label in spec.label_cells:
         found = _cell_value(sheets[label.sheet], label.position)
         found_text = _normal(found)
         if not found_text and label.optional:
             continue
-        if found_text != label.normal:
+        if found_text != _normal(label.text):
             changes.append(f"trang «{label.sheet}» ô {label.ref} phải là «{label.text}» nhưng ghi «{found or ''}»")
     return changes
 
@@ -233,8 +188,7 @@ def _template_extent(spec: TemplateSpec) -> dict[str, tuple[int, int]]:
         if label_column:
             refs += [f"{label_column}{t['row']}" for t in section.row_texts]
         for ref in refs:
-            letters = "".join(ch for ch in ref if ch.isalpha())
-            reach(section.sheet, int(ref[len(letters):]) - 1, column_index_from_string(letters) - 1)
+            reach(section.sheet, *cell_position(ref))
     return extent
 
 

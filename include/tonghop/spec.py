@@ -61,8 +61,7 @@ class Field:
     @functools.cached_property
     def position(self) -> tuple[int, int]:
         """(row, column) of the cell, counted from 0."""
-        letter, row = coordinate_from_string(self.cell)
-        return row - 1, column_index_from_string(letter) - 1
+        return cell_position(self.cell)
 
     @property
     def row(self) -> int:
@@ -145,6 +144,23 @@ class TemplateVersion:
 
 
 @dataclass(frozen=True)
+class LabelCell:
+    """A header or row label the template prints: the parser checks it is still there (no inserted column or row)."""
+
+    sheet: str
+    ref: str
+    position: tuple[int, int]  # (row, column) from 0
+    text: str
+    optional: bool  # on a row some template version leaves out (the district rows of 2.0): may be empty
+
+
+def cell_position(ref: str) -> tuple[int, int]:
+    """(row, column) of a cell reference such as "D7", counted from 0."""
+    letter, row = coordinate_from_string(ref)
+    return row - 1, column_index_from_string(letter) - 1
+
+
+@dataclass(frozen=True)
 class TemplateSpec:
     template_id: str
     versions: tuple[TemplateVersion, ...]
@@ -197,6 +213,29 @@ class TemplateSpec:
 
     def input_fields(self) -> list[Field]:
         return [f for f in self.fields if f.is_input]
+
+    @functools.cached_property
+    def inputs_by_sheet(self) -> dict[str, tuple[Field, ...]]:
+        by_sheet: dict[str, list[Field]] = {}
+        for f in self.input_fields():
+            by_sheet.setdefault(f.sheet, []).append(f)
+        return {sheet: tuple(fields) for sheet, fields in by_sheet.items()}
+
+    @functools.cached_property
+    def label_cells(self) -> tuple[LabelCell, ...]:
+        """Every header and row label of the template, where it prints it."""
+        optional = {(f.sheet, f.row) for v in self.versions for f in self.fields if f.key in v.omits}
+        cells = []
+        for section in self.sections:
+            expected = dict(section.headers)
+            label_column = section.layout.get("label_column")
+            if label_column:
+                expected.update({f"{label_column}{t['row']}": t["label"] for t in section.row_texts if t.get("label")})
+            for ref, text in expected.items():
+                position = cell_position(ref)
+                cells.append(LabelCell(section.sheet, ref, position, text,
+                                       (section.sheet, position[0] + 1) in optional))
+        return tuple(cells)
 
     def cell_of(self, key: str) -> str:
         f = self.by_key[key]
