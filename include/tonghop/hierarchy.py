@@ -112,6 +112,12 @@ class Hierarchy:
         """The code of `code`'s unit at `level` (itself when it is at that level)."""
         return self._ancestors[code].get(level)
 
+    def within(self, code: str, unit: str) -> bool:
+        """Whether `code` is `unit` or a unit below it (both of this map)."""
+        if code not in self.units or unit not in self.units:
+            return False
+        return code == unit or self.ancestor(code, self.units[unit].level) == unit
+
     def ancestors(self, code: str) -> dict[str, str]:
         return dict(self._ancestors[code])
 

@@ -334,8 +334,7 @@ def sign_off_emails(plan: Plan, warehouse: Warehouse, hierarchy: Hierarchy, cale
     tz = calendar.timezone
 
     def in_scope(code: str) -> bool:
-        return scope is None or code == scope or (
-            scope in hierarchy and hierarchy.ancestor(code, hierarchy[scope].level) == scope)
+        return scope is None or hierarchy.within(code, scope)
 
     for e in events:
         code, ref, kind = e["unit_code"], str(e["event_id"]), f"sign_off_{e['action']}"

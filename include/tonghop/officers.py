@@ -45,9 +45,7 @@ class Officer:
         """Whether `code` (a unit of `hierarchy`'s edition) is this officer's unit or below it."""
         if self.national:
             return True
-        if code is None or self.unit_code is None or code not in hierarchy or self.unit_code not in hierarchy:
-            return False
-        return code == self.unit_code or hierarchy.ancestor(code, hierarchy[self.unit_code].level) == self.unit_code
+        return code is not None and self.unit_code is not None and hierarchy.within(code, self.unit_code)
 
     def is_officer_of(self, code: str | None) -> bool:
         """The officer of exactly this unit (`None`: the national level, above the provinces)."""
