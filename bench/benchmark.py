@@ -178,8 +178,6 @@ def floor_seconds(inbox: Path) -> dict[str, float]:
     beforehand, untimed). Measured in this run, on this machine."""
     from concurrent.futures import ProcessPoolExecutor
 
-    import great_expectations  # noqa: F401 - the import is not the floor's
-
     from tonghop.calendar import load_calendar
     from tonghop.config import Settings
     from tonghop.hierarchy import load_hierarchy
