@@ -13,6 +13,9 @@ measured in the same invocation. `make bench` runs it; it prints a table and wri
 - The floor (with the national size): calamine alone over every file on every core, plus one Great
   Expectations validation of the whole batch; the national runs are printed as a ratio to it.
 - The national run's province totals are checked against sums of the generator's values.
+- Fixed costs: the bare import of the libraries a check needs, in a fresh process, against `tonghop check` of
+  one workbook in a fresh process (median of --repeat runs each); and the one-province run against that import
+  plus its reports at the national cost per report.
 - With --dag, the national period also runs through the DAG chain under `airflow standalone`.
 """
 
@@ -208,6 +211,31 @@ def floor_seconds(inbox: Path) -> dict[str, float]:
             "files": len(paths)}
 
 
+CHECK_IMPORTS = "import great_expectations, pandas, python_calamine, openpyxl, yaml"  # what a check imports
+
+
+def _median_seconds(command: list[str], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return round(sorted(times)[len(times) // 2], 2)
+
+
+def fixed_costs(inbox: Path, repeat: int) -> dict[str, float]:
+    """A fresh process importing what a check needs, against `tonghop check` of one valid workbook."""
+    from tonghop.inbox import LocalInbox
+
+    manifest = json.loads((inbox / f"manifest-{PERIOD}.json").read_text(encoding="utf-8"))
+    valid = {r["commune_code"] for r in manifest["reports"] if not r["mistakes"]}
+    item = next(i for i in LocalInbox(inbox).list(PERIOD) if i.submitted_for in valid)
+    subprocess.run([sys.executable, "-c", CHECK_IMPORTS], check=True)  # the page cache warm for both, untimed
+    imports = _median_seconds([sys.executable, "-c", CHECK_IMPORTS], repeat)
+    check = _median_seconds([str(BIN / "tonghop"), "check", str(inbox / item.key)], repeat)
+    return {"imports": imports, "check": check, "ratio": round(check / imports, 2), "repeat": repeat}
+
+
 def check_province_totals(summary_warehouse: str, manifest: Path) -> int:
     """Province household counts in the warehouse = sums of the generator's values (accepted reports only)."""
     import sqlalchemy as sa
@@ -287,6 +315,7 @@ def main() -> int:
     parser.add_argument("--cache", default=str(ROOT / "var" / "bench"))
     parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "results"))
     parser.add_argument("--national", help="an existing national inbox to use instead of the cache (tests)")
+    parser.add_argument("--repeat", type=int, default=5, help="fresh processes per fixed-cost figure (median)")
     args = parser.parse_args()
     cache, out = Path(args.cache), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -350,6 +379,15 @@ def main() -> int:
             if row["size"] == "national":
                 row["ratio_to_floor"] = round(row["seconds"] / floor["total"], 2)
 
+    log("fixed costs: the bare import of a check's libraries, and `tonghop check` of one workbook …")
+    fixed = fixed_costs(national, args.repeat)
+    national_rows = {r["backend"]: r for r in results if r["size"] == "national"}
+    for row in results:  # a small run's bound: the imports plus its reports at the national cost per report
+        if row["size"] != "national" and row["backend"] in national_rows:
+            per_report = national_rows[row["backend"]]["seconds"] / national_rows[row["backend"]]["reports"]
+            row["bound_seconds"] = round(fixed["imports"] + 1.5 * per_report * row["reports"], 2)
+            row["ratio_to_bound"] = round(row["seconds"] / row["bound_seconds"], 2)
+
     dag = None
     if args.dag:
         log("national DAG chain under airflow standalone …")
@@ -379,6 +417,12 @@ def main() -> int:
             if "ratio_to_floor" in r:
                 print(f"  {r['backend']}: {r['seconds']} s = {r['ratio_to_floor']}× the floor, "
                       f"{r['speedup_vs_naive']:.0f}× faster than naive")
+    print(f"\nfixed costs ({fixed['repeat']} fresh processes each, median): `tonghop check` of one workbook "
+          f"{fixed['check']} s = {fixed['ratio']}× the bare import of its libraries ({fixed['imports']} s)")
+    for r in results:
+        if "bound_seconds" in r:
+            print(f"  {r['size']} on {r['backend']}: {r['seconds']} s = {r['ratio_to_bound']}× its bound of "
+                  f"{r['bound_seconds']} s (the import + {r['reports']} reports at 1.5× the national cost per report)")
     for r in results:
         if "province_totals_checked" in r:
             print(f"\n{r['backend']}: province totals of the national run equal the generator's sums "
@@ -387,8 +431,9 @@ def main() -> int:
         print(f"\nDAG chain, national, airflow standalone: {dag['state']} in {dag['seconds']} s "
               f"({dag['mapped_ingest_tasks']} mapped ingestion tasks).")
     path = out / f"benchmark-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    path.write_text(json.dumps({"period": PERIOD, "cpus": os.cpu_count(), "naive_seconds_per_report": naive,
-                                "floor": floor, "results": results, "dag_chain": dag}, indent=1), encoding="utf-8")
+    doc = {"period": PERIOD, "cpus": os.cpu_count(), "naive_seconds_per_report": naive, "floor": floor,
+           "fixed_costs": fixed, "results": results, "dag_chain": dag}
+    path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
     print(f"\nJSON: {path}")
     return 0
 

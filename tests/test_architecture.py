@@ -14,7 +14,7 @@ INCLUDE = ROOT / "include"
 
 # Bottom to top, as in docs/architecture.md ("Module map"). A module may import from its layer and below.
 LAYERS = {
-    "foundation": {"vocabulary", "safety", "numbers", "spec", "calendar", "hierarchy", "inbox", "contacts",
+    "foundation": {"vocabulary", "yamlfile", "safety", "numbers", "spec", "calendar", "hierarchy", "inbox", "contacts",
                    "targets", "isolation", "findings", "config", "editions", "correspondence", "offices",
                    "officers"},
     "model and storage": {"schema", "ledger", "storage", "warehouse", "parse", "template", "annotate", "mailer",

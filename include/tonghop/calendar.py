@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import yaml
+from tonghop.yamlfile import read_yaml
 
 ADHOC = "ADHOC"
 PERIOD_ID = re.compile(r"^\d{4}-[A-Z0-9]+$")
@@ -123,7 +123,7 @@ class Calendar:
 
 @functools.cache
 def load_calendar(path: Path | str) -> Calendar:
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    raw = read_yaml(path)
     tz = ZoneInfo(raw["timezone"])
     notes = raw.get("notifications") or {}
     notifications = Notifications(

@@ -217,7 +217,6 @@ def cmd_fill(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from tonghop.annotate import annotate_workbook, annotated_name
     from tonghop.findings import ERROR, SEVERITY_LABELS, WARNING
     from tonghop.vocabulary import ACCEPTED, REJECTED
     from tonghop.workbook_check import check_workbooks
@@ -234,6 +233,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     any_error = any(f.severity == ERROR for _, findings in results for f in findings)
     annotated: dict[Path, Path] = {}
     if args.annotate:
+        from tonghop.annotate import annotate_workbook, annotated_name  # openpyxl: only when asked
+
         out_dir = Path(args.annotate)
         out_dir.mkdir(parents=True, exist_ok=True)
         for path, findings in results:

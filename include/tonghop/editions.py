@@ -12,10 +12,9 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from tonghop.calendar import Period
 from tonghop.hierarchy import Hierarchy, HierarchyError, load_hierarchy
+from tonghop.yamlfile import read_yaml
 
 
 class EditionError(ValueError):
@@ -106,7 +105,7 @@ def _relative(base: Path, source: str) -> str:
 @functools.cache
 def load_editions(path: Path | str, overrides: str | None = None) -> Editions:
     path = Path(path)
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = read_yaml(path) or {}
     editions = []
     for spec in raw.get("editions") or []:
         try:

@@ -9,9 +9,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from tonghop.safety import clean_text
+from tonghop.yamlfile import read_yaml
 
 if TYPE_CHECKING:
     from tonghop.inbox import InboxFile
@@ -59,7 +58,7 @@ class _Lenient(dict):
 
 @functools.cache
 def load_catalogue(expectations_dir: Path) -> dict[str, Check]:
-    raw = yaml.safe_load((Path(expectations_dir) / "checks.yaml").read_text(encoding="utf-8"))
+    raw = read_yaml(Path(expectations_dir) / "checks.yaml")
     checks = {}
     for check_id, item in raw.items():
         if item["severity"] not in (ERROR, WARNING):

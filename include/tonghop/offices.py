@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from tonghop.hierarchy import Hierarchy
+from tonghop.yamlfile import read_yaml
 
 FIELDS = ("name", "heading", "governing_body")
 OFFICE_LEVELS = ("province", "district")
@@ -177,7 +178,7 @@ def _edition_offices(path: Path, edition: str, raw: Any) -> EditionOffices:
 def load_offices(path: Path | str) -> Offices:
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = read_yaml(path) or {}
     except FileNotFoundError:
         raise OfficesError(f"{path}: no such offices file (TONGHOP_OFFICES)") from None
     except yaml.YAMLError as exc:

@@ -9,7 +9,7 @@ import functools
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tonghop.calendar import Calendar, Period, load_calendar
 from tonghop.config import Settings
@@ -19,7 +19,9 @@ from tonghop.findings import Check, load_catalogue
 from tonghop.hierarchy import Hierarchy
 from tonghop.spec import TemplateSpec, load_spec
 from tonghop.storage import Inbox, LocalOutputs, S3Outputs, open_inbox, open_outputs
-from tonghop.warehouse import Warehouse
+
+if TYPE_CHECKING:  # SQLAlchemy is imported when a stage first reaches the warehouse: `tonghop check` never does
+    from tonghop.warehouse import Warehouse
 
 Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
 
@@ -105,6 +107,8 @@ class PeriodContext:
 
     @functools.cached_property
     def warehouse(self) -> Warehouse:
+        from tonghop.warehouse import Warehouse
+
         return Warehouse(self.settings.warehouse)
 
     @functools.cached_property

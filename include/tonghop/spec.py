@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from openpyxl.utils.cell import (
     column_index_from_string,
     coordinate_from_string,
     get_column_letter,
     range_boundaries,
 )
+
+from tonghop.yamlfile import read_yaml
 
 SPEC_PATH = Path(__file__).with_name("resources") / "template_spec.yaml"
 
@@ -343,7 +344,7 @@ def _parse_section(raw: dict, types: dict) -> Section:
 
 @functools.cache
 def load_spec(path: Path | str = SPEC_PATH) -> TemplateSpec:
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    raw = read_yaml(path)
     types = raw.get("types", {})
     sections = tuple(_parse_section(s, types) for s in raw["sections"])
     fields = tuple(f for s in sections for f in s.fields)

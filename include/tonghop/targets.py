@@ -7,9 +7,8 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tonghop.editions import Editions
+from tonghop.yamlfile import read_yaml
 
 ON_TRACK, OFF_TRACK = "Đạt", "Chưa đạt"
 
@@ -98,7 +97,7 @@ def load_targets(path: Path | None, editions: Editions | None = None, edition: s
     by default the edition in force on 1 January of its first year."""
     if path is None or not path.exists():
         return Targets([])
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = read_yaml(path) or {}
     known = {f.name for f in dataclasses.fields(Target)} - {"unit", "first_year", "last_year", "map_edition"}
     targets = []
     for entry in data.get("targets") or []:
