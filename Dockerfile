@@ -16,7 +16,8 @@ RUN apt-get update \
 
 WORKDIR /opt/tonghop
 COPY requirements.txt ./
-RUN pip install uv && uv pip install --system --no-cache -r requirements.txt
+# Bytecode compiled at build: the services run as `airflow`, who cannot write it beside root's site-packages.
+RUN pip install uv && uv pip install --system --no-cache --compile-bytecode -r requirements.txt
 
 COPY --chown=airflow:0 pyproject.toml README.md ./
 COPY --chown=airflow:0 include ./include
