@@ -42,6 +42,7 @@ PROVINCE = "83"
 LONG_TIERS = {
     "test_scheduler": ("scheduler",),
     "test_browser": ("browser", "scheduler"),
+    "test_celery": ("celery", "scheduler", "postgres"),
     "test_benchmark": ("bench",),
     "test_faults": ("faults",),
     "test_containment": ("faults",),

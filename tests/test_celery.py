@@ -1,0 +1,164 @@
+"""The compose stack's CeleryExecutor deployment run on this machine (tonghop.celery_deployment): PostgreSQL for
+Airflow's metadata, the Celery results and the warehouse, Redis as the broker, moto's S3 server for the inbox,
+outputs and task logs, a loopback SMTP server, and two Celery workers that share no disk. One worker is killed
+(SIGKILL) in the middle of the province's ingestion batch: the task is retried on the other, and the ledger,
+published figures and e-mails end as an undisturbed in-process run of the same inbox leaves them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PERIOD, PROVINCE
+from tests.test_lifecycle import Mailbox, commune_address
+from tests.test_scheduler import _calendar_up_to, _wait
+from tonghop.celery_deployment import CeleryDeployment
+from tonghop.contacts import Contact, write_directory
+from tonghop.ledger import check_invariant
+from tonghop.synth import SampleOptions, generate_sample
+from tonghop.warehouse import FACT_TABLES, Warehouse
+
+PROVINCE_OFFICER = "sldtbxh.bentre@example.gov.vn"
+LEDGER_COLUMNS = ("submission_id", "source_key", "sha256", "submitted_for", "received_at", "on_time", "status",
+                  "duplicate_of", "error_count", "warning_count")
+
+
+def _require_services() -> None:
+    """PostgreSQL and Redis answer; in CI their absence fails the test instead of skipping it."""
+    import redis
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        engine.dispose()
+        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=5).ping()
+    except (sa.exc.OperationalError, redis.exceptions.ConnectionError) as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL and Redis are required in CI: {exc}")
+        pytest.skip(f"PostgreSQL or Redis unreachable: {exc}")
+
+
+def _ledger(url: str) -> set[tuple]:
+    return {tuple(r[c] for c in LEDGER_COLUMNS) for r in Warehouse(url).read_period_submissions(PERIOD)}
+
+
+def _published(url: str) -> dict[str, list[dict]]:
+    warehouse = Warehouse(url)
+    return {t: [{k: v for k, v in r.items() if k != "version"} for r in warehouse.read_table(t, period_id=PERIOD)]
+            for t in FACT_TABLES}
+
+
+def _mail(messages: list) -> Counter:
+    """(recipients, subject, attachment names) of each message, counted: the same e-mails, each as often."""
+    return Counter((tuple(sorted(to)), m["Subject"],
+                    tuple(sorted(a.get_filename() or "" for a in m.iter_attachments()))) for to, m in messages)
+
+
+def _task_instances(deployment: CeleryDeployment, run_id: str) -> list[dict]:
+    return deployment.airflow.api("GET", f"/api/v2/dags/tonghop_period/dagRuns/{run_id}/taskInstances")[
+        "task_instances"]
+
+
+def test_a_province_period_on_two_celery_workers_survives_a_killed_worker(tmp_path, hierarchy, period):
+    _require_services()
+    local_inbox = tmp_path / "inbox"
+    communes = hierarchy.reporting_units(PROVINCE)
+    generate_sample(communes, period, hierarchy, local_inbox,
+                    SampleOptions(seed=23, error_rate=0.15, warning_rate=0.1, missing_rate=0.05))
+    contacts = tmp_path / "contacts.csv"
+    write_directory(contacts, [Contact(u.code, "commune", u.name, commune_address(u.code)) for u in communes]
+                    + [Contact(PROVINCE, "province", "Sở LĐTBXH Bến Tre", PROVINCE_OFFICER)])
+    mailbox = Mailbox()
+    mailbox.start()
+    deployment = CeleryDeployment(root=tmp_path / "celery", smtp=("127.0.0.1", mailbox.port), extra_env={
+        "TONGHOP_SCOPE": PROVINCE, "TONGHOP_CONTACTS": str(contacts),
+        "TONGHOP_CALENDAR": str(_calendar_up_to(tmp_path / "calendar.yaml", period)),
+        # Found dead within half a minute instead of five (the compose default): the test's only change.
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+    })
+    try:
+        deployment.start()
+        s3 = deployment.s3_client()
+        for path in sorted(local_inbox.rglob("*.xlsx")):
+            s3.upload_file(str(path), deployment.bucket, f"inbox/{path.relative_to(local_inbox).as_posix()}")
+
+        # The undisturbed run: in process, on the same S3 inbox, its own warehouse and outputs.
+        reference_url = f"sqlite:///{tmp_path / 'reference.sqlite'}"
+        worker_env = deployment.processes["worker-1"].env
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("tonghop")), "run", "--period", PERIOD, "--no-reports",
+             "--warehouse", reference_url, "--inbox", f"s3://{deployment.bucket}/inbox"],
+            env={**worker_env, "TONGHOP_HOME": str(tmp_path / "reference"), "TONGHOP_WAREHOUSE_CONN_ID": "",
+                 "TONGHOP_OUTPUT": f"s3://{deployment.bucket}/reference"},
+            capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        reference_mail = _mail(mailbox.take())
+        assert reference_mail, "the undisturbed run sent e-mails"
+
+        health = deployment.wait_healthy(300)
+        assert {k: v["status"] for k, v in health.items()} == {
+            "metadatabase": "healthy", "scheduler": "healthy", "triggerer": "healthy", "dag_processor": "healthy"}
+        airflow = deployment.airflow
+        _wait(lambda: {"tonghop_period", "tonghop_reports"} <= {
+            d["dag_id"] for d in airflow.api("GET", "/api/v2/dags")["dags"]}, 240, "DAGs parsed")
+        for dag_id in ("tonghop_reports", "tonghop_period"):
+            airflow.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+        run_id = airflow.api("POST", "/api/v2/dags/tonghop_period/dagRuns",
+                             {"logical_date": None, "conf": {"period": PERIOD}})["dag_run_id"]
+
+        def ingesting() -> dict | None:
+            for ti in _task_instances(deployment, run_id):
+                if ti["task_id"] == "ingest_batch" and ti["state"] == "running" and ti.get("hostname"):
+                    return ti
+            return None
+
+        ti = _wait(ingesting, 300, "the ingestion batch running on a worker")
+        victim = ti["hostname"]
+        assert victim in {"worker-1", "worker-2"}, ti
+        time.sleep(3)  # well into the batch: its files are in the ledger as received, not processed yet
+        deployment.processes[victim].signal(signal.SIGKILL)
+        survivor = ({"worker-1", "worker-2"} - {victim}).pop()
+
+        def finished() -> dict | None:
+            run = airflow.api("GET", f"/api/v2/dags/tonghop_period/dagRuns/{run_id}")
+            return run if run["state"] in ("success", "failed") else None
+
+        run = _wait(finished, 900, "tonghop_period finished after the worker was killed")
+        assert run["state"] == "success", run
+        tis = {(t["task_id"], t["map_index"]): t for t in _task_instances(deployment, run_id)}
+        batch = next(t for (task, _), t in tis.items() if task == "ingest_batch")
+        assert batch["try_number"] >= 2 and batch["hostname"] == survivor, batch
+        assert {t["hostname"] for t in tis.values()} <= {"worker-1", "worker-2"}
+
+        # Every task's log is read from S3 through the REST API once no worker that wrote one is left.
+        deployment.processes[survivor].signal(signal.SIGTERM)
+        deployment.processes[survivor].popen.wait(60)
+        for t in tis.values():
+            if t["state"] != "success":
+                continue
+            log = airflow.api("GET", f"/api/v2/dags/tonghop_period/dagRuns/{run_id}/taskInstances/"
+                                     f"{t['task_id']}/logs/{t['try_number']}?map_index={t['map_index']}")
+            events = " ".join(str(line.get("event", "")) for line in log["content"])
+            assert "Could not read served logs" not in events and "Task instance" in events, (t["task_id"], log)
+
+        # Nothing lost, nothing twice: the same ledger, figures and e-mails as the undisturbed run.
+        warehouse_url = deployment.warehouse_url
+        assert _ledger(warehouse_url) == _ledger(reference_url)
+        check_invariant(Warehouse(warehouse_url), PERIOD)
+        assert _published(warehouse_url) == _published(reference_url)
+        _wait(lambda: _mail(mailbox.messages) == reference_mail or None, 120, "the e-mails of the run")
+        time.sleep(10)  # none more arrive (a retried notification would send twice)
+        assert _mail(mailbox.take()) == reference_mail
+    finally:
+        deployment.stop()
+        mailbox.stop()
+    assert deployment.alive() == [], "every process the deployment started has ended"
