@@ -15,7 +15,7 @@ DEMO_PERIOD ?= 2026-FY
 DEMO_UNIT ?= 86
 DEMO_HOME ?= $(CURDIR)/var/demo
 
-.PHONY: install demo test test-quick lint browser up airflow-ui bench requirements clean
+.PHONY: install demo test test-quick lint browser up up-celery airflow-ui bench requirements clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +85,10 @@ up: $(STAMP)
 	TONGHOP_HOME=$(DEMO_HOME) TONGHOP_SCOPE=$(DEMO_UNIT) $(BIN)/python -m tonghop.local_airflow up
 
 airflow-ui: up
+
+## up-celery: the compose stack's Airflow (CeleryExecutor, two workers, S3 logs) on this machine, without Docker
+up-celery: $(STAMP)
+	$(BIN)/python -m tonghop.celery_deployment up
 
 ## bench: national benchmark (cached sample, SQLite and PostgreSQL, naive baseline, DAG chain); prints a table
 bench: $(STAMP)

@@ -43,6 +43,7 @@ LONG_TIERS = {
     "test_scheduler": ("scheduler",),
     "test_browser": ("browser", "scheduler"),
     "test_celery": ("celery", "scheduler", "postgres"),
+    "test_make_up": ("scheduler",),
     "test_benchmark": ("bench",),
     "test_faults": ("faults",),
     "test_containment": ("faults",),

@@ -23,6 +23,7 @@ from tonghop.celery_deployment import CeleryDeployment
 from tonghop.contacts import Contact, write_directory
 from tonghop.ledger import check_invariant
 from tonghop.synth import SampleOptions, generate_sample
+from tonghop.vocabulary import RECEIVED
 from tonghop.warehouse import FACT_TABLES, Warehouse
 
 PROVINCE_OFFICER = "sldtbxh.bentre@example.gov.vn"
@@ -124,8 +125,14 @@ def test_a_province_period_on_two_celery_workers_survives_a_killed_worker(tmp_pa
         ti = _wait(ingesting, 300, "the ingestion batch running on a worker")
         victim = ti["hostname"]
         assert victim in {"worker-1", "worker-2"}, ti
-        time.sleep(3)  # well into the batch: its files are in the ledger as received, not processed yet
+        # Killed in the middle of the batch: its files are in the ledger as received, not processed yet.
+        ledger = Warehouse(deployment.warehouse_url)
+        deadline = time.monotonic() + 120
+        while not any(r["status"] == RECEIVED for r in ledger.read_period_submissions(PERIOD)):
+            assert time.monotonic() < deadline, "the batch never recorded its arrivals"
+            time.sleep(0.2)
         deployment.processes[victim].signal(signal.SIGKILL)
+        ledger.dispose()
         survivor = ({"worker-1", "worker-2"} - {victim}).pop()
 
         def finished() -> dict | None:

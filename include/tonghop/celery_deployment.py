@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from tonghop.config import PROJECT_ROOT
-from tonghop.local_airflow import USER, LocalAirflow
+from tonghop.local_airflow import USER, LocalAirflow, stop_processes
 from tonghop.yamlfile import read_yaml
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yaml"
@@ -325,18 +325,7 @@ class CeleryDeployment:
 
     def stop(self, grace: float = 30) -> None:
         """Every process ended (SIGTERM, then SIGKILL after `grace`), the databases dropped."""
-        for process in self.processes.values():
-            process.signal(signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for process in self.processes.values():
-            if process.popen is None:
-                continue
-            try:
-                process.popen.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.signal(signal.SIGKILL)
-                process.popen.wait(10)
-            process.signal(signal.SIGKILL)  # children left in its group (forked task runners)
+        stop_processes([p.popen for p in self.processes.values() if p.popen is not None], grace)
         if self._moto is not None and self._moto.poll() is None:
             os.killpg(self._moto.pid, signal.SIGKILL)
             self._moto.wait(10)

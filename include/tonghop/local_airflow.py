@@ -2,6 +2,9 @@
 project's DAGs — for `make up` and for the end-to-end test under a real scheduler, which share this code.
 
     python -m tonghop.local_airflow up   # start, wait until healthy, print the URL and the login
+
+`up` refuses at once when a port it needs is taken, prints progress while Airflow starts, and on failure,
+Ctrl+C or SIGTERM stops every process it started (SIGKILL after a grace period): nothing is left running.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +26,55 @@ from typing import Any
 from tonghop.config import PROJECT_ROOT
 
 USER = "admin"
+# Ports `airflow standalone` listens on besides the api-server's: the log servers of the local executor's tasks
+# and of the triggerer (Airflow's defaults, settable like any option).
+LOG_SERVER_PORTS = {"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": 8793, "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": 8794}
+
+
+class PortTaken(RuntimeError):
+    pass
+
+
+def check_ports(ports: dict[str, int]) -> None:
+    """Each port free on every interface, or PortTaken naming the first one taken and the setting that moves it."""
+    for setting, port in ports.items():
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed connection's TIME_WAIT is free
+            try:
+                sock.bind(("", port))
+            except OSError:
+                raise PortTaken(f"port {port} is already in use (set {setting} to another port, or stop what "
+                                f"listens there: `ss -ltnp 'sport = :{port}'`)") from None
+
+
+def stop_processes(processes: list[subprocess.Popen], grace: float = 30) -> None:
+    """SIGTERM to each process, its process group and every descendant (Airflow's components may start
+    sessions of their own), then SIGKILL to whatever is left after `grace` seconds; all of them at once."""
+    import psutil
+
+    tree: list[psutil.Process] = []
+    for process in processes:
+        try:
+            root = psutil.Process(process.pid)
+            tree += [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            pass
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        for process in processes:
+            try:
+                os.killpg(process.pid, signum)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for p in tree:
+            try:
+                p.send_signal(signum)
+            except psutil.NoSuchProcess:
+                pass
+        _, tree = psutil.wait_procs(tree, timeout=grace if signum == signal.SIGTERM else 10)
+        if not tree:
+            break
+    for process in processes:
+        process.wait(10)
 
 
 def airflow_environment(home: Path, port: int, password: str, extra: dict[str, str] | None = None,
@@ -98,14 +151,9 @@ class LocalAirflow:
             time.sleep(1)
         raise TimeoutError(f"{self.url}{path} not answering after {timeout}s")
 
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
+    def stop(self, grace: float = 30) -> None:
+        if self.process:
+            stop_processes([self.process], grace)
 
     def health(self) -> dict[str, Any] | None:
         try:
@@ -114,16 +162,19 @@ class LocalAirflow:
         except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
             return None
 
-    def wait_healthy(self, timeout: float = 180) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+    def wait_healthy(self, timeout: float = 180, progress: Any = None) -> dict[str, Any]:
+        """Until every component reports healthy; `progress(elapsed, status)` is called every few seconds."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
             if self.process and self.process.poll() is not None:
                 raise RuntimeError(f"airflow standalone exited with {self.process.returncode}")
             status = self.health()
             if status and all(part.get("status") == "healthy" for part in status.values()):
                 return status
+            if progress is not None:
+                progress(time.monotonic() - start, status)
             time.sleep(2)
-        raise TimeoutError(f"Airflow at {self.url} not healthy after {timeout}s")
+        raise TimeoutError(f"Airflow at {self.url} not healthy after {timeout:.0f} s")
 
     def api(self, method: str, path: str, body: dict | None = None) -> Any:
         """Call the REST API v2 with a bearer token (POST /auth/token)."""
@@ -148,20 +199,45 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+class Progress:
+    """Prints what is still starting, every `every` seconds, while `up` waits."""
+
+    def __init__(self, every: float = 10) -> None:
+        self.every, self.printed = every, -every
+
+    def __call__(self, elapsed: float, status: dict[str, Any] | None) -> None:
+        if elapsed - self.printed >= self.every:
+            self.printed = elapsed
+            parts = ", ".join(f"{name} {part.get('status')}" for name, part in (status or {}).items())
+            print(f"  … {elapsed:.0f} s: {parts or 'api-server not answering yet'}", flush=True)
+
+
 def main() -> int:
     home = Path(os.environ.get("AIRFLOW_HOME", PROJECT_ROOT / ".airflow"))
-    airflow = LocalAirflow(home=home, port=int(os.environ.get("TONGHOP_UI_PORT", "8080")),
-                           password=os.environ.get("TONGHOP_UI_PASSWORD", "tonghop"))
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the whole standalone group too, like Ctrl+C
+    port = int(os.environ.get("TONGHOP_UI_PORT", "8080"))
+    timeout = float(os.environ.get("TONGHOP_UP_TIMEOUT", "300"))
+    ports = {"TONGHOP_UI_PORT": port, **{k: int(os.environ.get(k, v)) for k, v in LOG_SERVER_PORTS.items()}}
+    try:
+        check_ports(ports)
+    except PortTaken as exc:
+        print(f"make up: {exc}", file=sys.stderr)
+        return 2
+    airflow = LocalAirflow(home=home, port=port, password=os.environ.get("TONGHOP_UI_PASSWORD", "tonghop"))
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops everything it started too, like Ctrl+C
+    print(f"Starting Airflow (api-server, scheduler, dag-processor, triggerer; log: {home}/standalone.log) …",
+          flush=True)
     airflow.start()
     try:
-        airflow.wait_healthy()
+        airflow.wait_healthy(timeout, progress=Progress())
         print(f"Airflow is up: {airflow.url}  (login: {USER} / {airflow.password}); logs in {home}/standalone.log")
         print(f"Reporting-status page: {airflow.url}/tonghop/ (in the UI: Browse → Tình hình báo cáo)")
         print("Press Ctrl+C to stop.")
         airflow.process.wait()
     except KeyboardInterrupt:
-        pass
+        print("Stopping Airflow …", flush=True)
+    except (TimeoutError, RuntimeError) as exc:
+        print(f"make up: {exc}; see {home}/standalone.log. Stopping what was started …", file=sys.stderr, flush=True)
+        return 1
     finally:
         airflow.stop()
     return 0
