@@ -391,6 +391,7 @@ def main() -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl+C must not leave half of it running
         deployment.stop()
     return 0
 

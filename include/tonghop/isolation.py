@@ -83,6 +83,16 @@ def _serve(task: Callable[[Any], Any], conn: Connection, memory_mb: int) -> None
             conn.send((index, FAILED, None, f"{type(exc).__name__}: {exc}"[:300]))
 
 
+def _allow_children() -> None:
+    """Under CeleryExecutor, Airflow forks each task from a process of Celery's prefork pool, which is marked
+    daemonic, and the task inherits the mark: multiprocessing then refuses it children ("daemonic processes are
+    not allowed to have children"). The mark guards against orphans; this process kills and reaps its readers
+    itself (`stop`), and a reader whose parent dies ends with its pipe. So the inherited mark is cleared."""
+    me = multiprocessing.current_process()
+    if me.daemon:
+        me._config["daemon"] = False  # the `daemon` setter is for a Process not started yet
+
+
 class _Worker:
     def __init__(self, task: Callable[[Any], Any], limits: Limits) -> None:
         ctx = multiprocessing.get_context("fork")
@@ -123,6 +133,7 @@ class Pool:
 
     def __init__(self, task: Callable[[Any], Any], workers: int = 1, limits: Limits | None = None) -> None:
         self.task, self.limits = task, limits or Limits()
+        _allow_children()
         self.workers = [_Worker(task, self.limits) for _ in range(max(1, workers))]
 
     def map(self, items: Sequence[Any], label: Callable[[Any], str] = str,

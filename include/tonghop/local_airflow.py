@@ -74,7 +74,10 @@ def stop_processes(processes: list[subprocess.Popen], grace: float = 30) -> None
         if not tree:
             break
     for process in processes:
-        process.wait(10)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
 
 
 def airflow_environment(home: Path, port: int, password: str, extra: dict[str, str] | None = None,
@@ -239,6 +242,7 @@ def main() -> int:
         print(f"make up: {exc}; see {home}/standalone.log. Stopping what was started …", file=sys.stderr, flush=True)
         return 1
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl+C must not leave half of it running
         airflow.stop()
     return 0
 
