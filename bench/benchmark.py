@@ -298,7 +298,11 @@ def run_dag_chain(inbox: Path, work: Path) -> dict:
             if run["state"] not in ("success", "failed") or any(r["state"] in ("queued", "running")
                                                                  for r in period_runs):
                 return None
-            after = [r for r in runs("tonghop_reports") if r["start_date"] and r["start_date"] >= run["end_date"]]
+            # The consolidation emits the asset before notify ends the period run: its reports runs start
+            # within the run, after the run's own start (an earlier tick's runs started before it).
+            begin = dt.datetime.fromisoformat(run["start_date"])
+            after = [r for r in runs("tonghop_reports")
+                     if r["start_date"] and dt.datetime.fromisoformat(r["start_date"]) >= begin]
             if not after or any(r["state"] in ("queued", "running") for r in after):
                 return None
             return {"run": run, "reports": after}
