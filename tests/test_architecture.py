@@ -23,7 +23,7 @@ LAYERS = {
     "period run": {"period"},
     "stages": {"containment", "annotations", "ingest", "consolidate", "notify", "officer_files", "workbook_check",
                "history_import"},
-    "front doors": {"pipeline", "cli", "local_airflow"},
+    "front doors": {"pipeline", "cli", "local_airflow", "celery_deployment"},
 }
 # Airflow as a source of configuration only: connections and the providers' hooks, looked up when used.
 AIRFLOW_ALLOWED = ("airflow.providers.", "airflow.exceptions", "airflow.sdk")

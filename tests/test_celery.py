@@ -6,23 +6,26 @@ published figures and e-mails end as an undisturbed in-process run of the same i
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from tests import expected as exp
 from tests.conftest import PERIOD, PROVINCE
 from tests.test_lifecycle import Mailbox, commune_address
 from tests.test_scheduler import _calendar_up_to, _wait
 from tonghop.celery_deployment import CeleryDeployment
 from tonghop.contacts import Contact, write_directory
 from tonghop.ledger import check_invariant
-from tonghop.synth import SampleOptions, generate_sample
 from tonghop.vocabulary import RECEIVED
 from tonghop.warehouse import FACT_TABLES, Warehouse
 
@@ -48,8 +51,16 @@ def _require_services() -> None:
         pytest.skip(f"PostgreSQL or Redis unreachable: {exc}")
 
 
-def _ledger(url: str) -> set[tuple]:
-    return {tuple(r[c] for c in LEDGER_COLUMNS) for r in Warehouse(url).read_period_submissions(PERIOD)}
+def _utc(value):
+    """SQLite gives back naive UTC datetimes, PostgreSQL aware ones: the same instant compares equal here."""
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return value
+
+
+def _ledger(url: str) -> dict[str, dict]:
+    return {r["submission_id"]: {c: _utc(r[c]) for c in LEDGER_COLUMNS}
+            for r in Warehouse(url).read_period_submissions(PERIOD)}
 
 
 def _published(url: str) -> dict[str, list[dict]]:
@@ -71,10 +82,7 @@ def _task_instances(deployment: CeleryDeployment, run_id: str) -> list[dict]:
 
 def test_a_province_period_on_two_celery_workers_survives_a_killed_worker(tmp_path, hierarchy, period):
     _require_services()
-    local_inbox = tmp_path / "inbox"
     communes = hierarchy.reporting_units(PROVINCE)
-    generate_sample(communes, period, hierarchy, local_inbox,
-                    SampleOptions(seed=23, error_rate=0.15, warning_rate=0.1, missing_rate=0.05))
     contacts = tmp_path / "contacts.csv"
     write_directory(contacts, [Contact(u.code, "commune", u.name, commune_address(u.code)) for u in communes]
                     + [Contact(PROVINCE, "province", "Sở LĐTBXH Bến Tre", PROVINCE_OFFICER)])
@@ -83,21 +91,27 @@ def test_a_province_period_on_two_celery_workers_survives_a_killed_worker(tmp_pa
     deployment = CeleryDeployment(root=tmp_path / "celery", smtp=("127.0.0.1", mailbox.port), extra_env={
         "TONGHOP_SCOPE": PROVINCE, "TONGHOP_CONTACTS": str(contacts),
         "TONGHOP_CALENDAR": str(_calendar_up_to(tmp_path / "calendar.yaml", period)),
-        # Found dead within half a minute instead of five (the compose default): the test's only change.
+        # `tonghop sample` stands for the upload channel, which writes each file's `received-at` itself.
+        "TONGHOP_TRUST_RECEIVED_AT": "true",
+        # Found dead within half a minute instead of five (the compose default).
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
     })
+    tonghop = str(Path(sys.executable).with_name("tonghop"))
     try:
         deployment.start()
-        s3 = deployment.s3_client()
-        for path in sorted(local_inbox.rglob("*.xlsx")):
-            s3.upload_file(str(path), deployment.bucket, f"inbox/{path.relative_to(local_inbox).as_posix()}")
+        worker_env = deployment.processes["worker-1"].env
+        inbox = f"s3://{deployment.bucket}/inbox"
+        subprocess.run([tonghop, "sample", "--period", PERIOD, "--unit", PROVINCE, "--out", inbox, "--seed", "23",
+                        "--error-rate", "0.15", "--warning-rate", "0.1", "--missing-rate", "0.05",
+                        "--late-rate", "0.1"], env={**worker_env, "TONGHOP_HOME": str(tmp_path / "sample")},
+                       check=True, capture_output=True)
+        manifest = json.loads(deployment.s3_client().get_object(
+            Bucket=deployment.bucket, Key=f"inbox/manifest-{PERIOD}.json")["Body"].read(), parse_float=Decimal)
 
         # The undisturbed run: in process, on the same S3 inbox, its own warehouse and outputs.
         reference_url = f"sqlite:///{tmp_path / 'reference.sqlite'}"
-        worker_env = deployment.processes["worker-1"].env
         done = subprocess.run(
-            [str(Path(sys.executable).with_name("tonghop")), "run", "--period", PERIOD, "--no-reports",
-             "--warehouse", reference_url, "--inbox", f"s3://{deployment.bucket}/inbox"],
+            [tonghop, "run", "--period", PERIOD, "--no-reports", "--warehouse", reference_url, "--inbox", inbox],
             env={**worker_env, "TONGHOP_HOME": str(tmp_path / "reference"), "TONGHOP_WAREHOUSE_CONN_ID": "",
                  "TONGHOP_OUTPUT": f"s3://{deployment.bucket}/reference"},
             capture_output=True, text=True, check=False)
@@ -156,14 +170,27 @@ def test_a_province_period_on_two_celery_workers_survives_a_killed_worker(tmp_pa
                 continue
             log = airflow.api("GET", f"/api/v2/dags/tonghop_period/dagRuns/{run_id}/taskInstances/"
                                      f"{t['task_id']}/logs/{t['try_number']}?map_index={t['map_index']}")
-            events = " ".join(str(line.get("event", "")) for line in log["content"])
-            assert "Could not read served logs" not in events and "Task instance" in events, (t["task_id"], log)
+            events = [str(line.get("event", "")) for line in log["content"]]
+            assert any(e.startswith(f"s3://{deployment.bucket}/logs/") for e in events), (t["task_id"], events)
+            assert "::group::Pre Execute" in events and "::group::Post Execute" in events, (t["task_id"], events)
 
         # Nothing lost, nothing twice: the same ledger, figures and e-mails as the undisturbed run.
         warehouse_url = deployment.warehouse_url
-        assert _ledger(warehouse_url) == _ledger(reference_url)
-        check_invariant(Warehouse(warehouse_url), PERIOD)
+        ledger_rows = _ledger(warehouse_url)
+        assert ledger_rows == _ledger(reference_url)
+        statuses = Counter(r["status"] for r in ledger_rows.values())
+        assert statuses["accepted"] > 0 and statuses["rejected"] > 0 and set(statuses) <= {"accepted", "rejected"}
+        assert len(ledger_rows) == len(manifest["reports"])
+        inbox_keys = [o["Key"].removeprefix("inbox/") for o in deployment.s3_client().list_objects_v2(
+            Bucket=deployment.bucket, Prefix=f"inbox/{PERIOD}/")["Contents"]]
+        check_invariant(inbox_keys, Warehouse(warehouse_url).read_period_submissions(PERIOD))
         assert _published(warehouse_url) == _published(reference_url)
+        households = {r["unit_code"]: r for r in Warehouse(warehouse_url).read_table(
+            "fact_households", period_id=PERIOD, area="total", unit_level="province")}
+        want = exp.expected_sums(manifest, PROVINCE, "province")  # the generator's values, accepted reports only
+        for key in exp.HOUSEHOLD_COUNTS:
+            assert households[PROVINCE][key] == want[key], key
+        assert 0 < households[PROVINCE]["reports"] < len(communes)
         _wait(lambda: _mail(mailbox.messages) == reference_mail or None, 120, "the e-mails of the run")
         time.sleep(10)  # none more arrive (a retried notification would send twice)
         assert _mail(mailbox.take()) == reference_mail
