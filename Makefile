@@ -71,7 +71,7 @@ test: $(STAMP) $(CHROMEDRIVER)
 	$(BIN)/pytest
 
 ## test-quick: the fast tier (no whole-period runs, scheduler, browser, PostgreSQL, faults, benchmark); < 2 min
-QUICK := not (slow or scheduler or browser or postgres or faults or bench or fuzz or airflow)
+QUICK := not (slow or scheduler or celery or browser or postgres or faults or bench or fuzz or airflow)
 test-quick: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -m "$(QUICK)"

@@ -270,7 +270,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _period(settings, args.period)
-    summary = run_period(settings, args.period, progress=_progress, reprocess=args.reprocess)
+    at = dt.datetime.fromisoformat(args.at) if args.at else None
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=load_calendar(settings.calendar_path).timezone)
+    summary = run_period(settings, args.period, progress=_progress, reprocess=args.reprocess, now=at)
     if not args.no_reports:  # what the tonghop_reports DAG does after each consolidation
         from tonghop.officer_files import publish_reports
         from tonghop.period import PeriodContext
@@ -483,6 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warehouse", help="SQLAlchemy URL")
     p.add_argument("--no-reports", action="store_true",
                    help="skip the consolidated workbooks and charts (the tonghop_reports DAG's work)")
+    p.add_argument("--at", help="ISO time the run stands for, as a DAG run's logical date does: the e-mails due "
+                                "then are sent (default: now)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("import", help="load a past period's files with the times they really arrived "
