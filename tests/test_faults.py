@@ -194,11 +194,10 @@ def test_smtp_outage_leaves_the_same_outbox(settings, hierarchy, period, tmp_pat
     assert snapshot(disturbed.warehouse) == snapshot(reference.warehouse)
 
 
-def test_run_killed_in_the_middle_of_a_batch(sample, tmp_path):
+def _killed_and_rerun_equals_undisturbed(env: dict[str, str], tmp_path: Path) -> None:
     """`tonghop run` is killed (SIGKILL) after it recorded the files and before their results: the next run
     finishes them and reaches exactly the state of an uninterrupted run."""
     tonghop = str(Path(sys.executable).with_name("tonghop"))
-    env = {**os.environ, "TONGHOP_HOME": str(sample.home), "TONGHOP_INBOX": sample.inbox}
     reference = f"sqlite:///{tmp_path / 'ref.sqlite'}"
     subprocess.run([tonghop, "run", "--period", PERIOD, "--warehouse", reference, "--output", str(tmp_path / "r")],
                    env=env, check=True, capture_output=True)
@@ -229,3 +228,23 @@ def test_run_killed_in_the_middle_of_a_batch(sample, tmp_path):
     subprocess.run([tonghop, "run", "--period", PERIOD, "--warehouse", url, "--output", str(tmp_path / "k")],
                    env=env, check=True, capture_output=True)
     assert snapshot(url) == snapshot(reference)
+
+
+def test_run_killed_in_the_middle_of_a_batch(sample, tmp_path):
+    _killed_and_rerun_equals_undisturbed({**os.environ, "TONGHOP_HOME": str(sample.home),
+                                          "TONGHOP_INBOX": sample.inbox}, tmp_path)
+
+
+def test_run_killed_in_the_middle_of_a_batch_with_received_times_from_the_upload_channel(s3, tmp_path):  # noqa: F811
+    """The same on S3 with trusted `received-at` metadata: the rerun validates the files the killed run recorded
+    with the times their upload channel wrote, not the store's (seen under Celery: a retried batch rejected
+    every file as received after the period closed)."""
+    env = {**os.environ, "TONGHOP_HOME": str(tmp_path / "home"), "TONGHOP_INBOX": f"s3://{BUCKET}/inbox",
+           "TONGHOP_TRUST_RECEIVED_AT": "true"}
+    subprocess.run([str(Path(sys.executable).with_name("tonghop")), "sample", "--period", PERIOD, "--unit",
+                    DISTRICT, "--out", f"s3://{BUCKET}/inbox", "--error-rate", "0.3", "--seed", "17"],
+                   env=env, check=True, capture_output=True)
+    _killed_and_rerun_equals_undisturbed(env, tmp_path)
+    with sa.create_engine(f"sqlite:///{tmp_path / 'killed.sqlite'}").connect() as conn:
+        statuses = dict(conn.execute(sa.text("SELECT status, count(*) FROM submission GROUP BY status")).all())
+    assert statuses.get("accepted", 0) > 0, statuses  # the received times were inside the period's window

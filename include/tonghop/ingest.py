@@ -125,9 +125,10 @@ def start_ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progr
     gx_import = threading.Thread(target=importlib.import_module, args=("great_expectations",), daemon=True)
     ledger_rows = ctx.warehouse.read_period_submissions(ctx.period.id)
     known_ids = {r["submission_id"]: r for r in ledger_rows}
-    known_by_key = {r["source_key"]: r for r in ledger_rows}
     todo = pending(items, ledger_rows, reprocess)
-    todo = [ctx.inbox.describe(i) if i.key not in known_by_key else i for i in todo]
+    # Every file processed now is described, those already in the ledger too: a file a killed run recorded but
+    # never processed, or one reprocessed, keeps the received time its upload channel wrote (not the store's).
+    todo = [ctx.inbox.describe(i) for i in todo]
     with clock.stage("read"):
         reads = check_placement(ctx, read_files(ctx.settings, todo, progress, after_start=gx_import.start))
     reads = [as_recorded(r, known_ids) for r in reads]
