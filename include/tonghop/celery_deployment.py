@@ -144,6 +144,23 @@ class Process:
     def running(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
+    def kill(self) -> None:
+        """SIGKILL to the process and every descendant at once, as a container's death ends all it ran: Airflow
+        runs each task in a session of its own, which a signal to the worker's group alone would leave running."""
+        import psutil
+
+        try:
+            root = psutil.Process(self.popen.pid)
+            tree = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return
+        for p in tree:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(tree, timeout=10)
+
     def signal(self, signum: int) -> None:
         if self.popen is not None:
             try:
