@@ -277,25 +277,21 @@ class CeleryDeployment:
             process.start()
 
     def _create_databases(self) -> None:
-        import sqlalchemy as sa
-
         stamp = uuid.uuid4().hex[:8]
         self._databases = {"airflow": f"tonghop_celery_{stamp}_airflow", "tonghop": f"tonghop_celery_{stamp}_wh"}
-        admin = sa.create_engine(f"postgresql+psycopg://{self.postgres_user}@{self.postgres}/postgres",
-                                 isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            for name in self._databases.values():
-                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
+        self._each_database('CREATE DATABASE "{}"')
 
     def _drop_databases(self) -> None:
+        self._each_database('DROP DATABASE IF EXISTS "{}" WITH (FORCE)')
+
+    def _each_database(self, statement: str) -> None:
         import sqlalchemy as sa
 
         admin = sa.create_engine(f"postgresql+psycopg://{self.postgres_user}@{self.postgres}/postgres",
                                  isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             for name in self._databases.values():
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                conn.execute(sa.text(statement.format(name)))
         admin.dispose()
 
     def _flush_redis(self) -> None:
