@@ -105,8 +105,67 @@ class SheetScan:
     far: str | None = None  # a filled cell beyond MAX_SHEET_CELLS, or a cell without a reference
 
 
+# Every cell start, with its reference when written first and plain (`<c r="A1"`, as Excel and openpyxl write it).
+_CELL_START = re.compile(rb'<(?:\w+:)?c\b(?: r="([A-Z]{1,3})([0-9]{1,7})")?')
+_PLAIN_FORMULA = re.compile(rb"<f\b")  # a literal start: searched at memchr speed, unlike _FORMULA_TAG
+
+
 def scan_sheet(xml: bytes) -> SheetScan:
     """Error values, formulas Excel never computed, and the extent of the filled cells — in one linear pass."""
+    return _scan_noteworthy(xml) or _scan_every_cell(xml)
+
+
+def _note(scan: SheetScan, letters: bytes, digits: bytes, attributes: bytes, body: bytes) -> None:
+    """The note of one cell, if it holds an error value or a formula Excel never computed."""
+    if b"e" in attributes and _ERROR_TYPE.search(attributes):
+        value = _VALUE.search(body)
+        scan.notes[(letters + digits).decode()] = (value.group(1).decode("utf-8", "replace")[:40]
+                                                   if value and value.group(1).strip() else "#ERROR")
+    elif b"f" in body and _FORMULA_TAG.search(body):  # a formula Excel never computed (e.g. by a script)
+        value = _VALUE.search(body)
+        if value and value.group(1).strip():
+            return
+        formula = _FORMULA.search(body)
+        text = formula.group(1).decode("utf-8", "replace")[:200] if formula and formula.group(1) else ""
+        scan.notes[(letters + digits).decode()] = f"={text}" if text else "=(công thức)"
+
+
+def _scan_noteworthy(xml: bytes) -> SheetScan | None:
+    """`_scan_every_cell`'s answer, found by looking only at the cells that hold a formula or an error type — when
+    every cell starts `<c r="A1"` and all cells, filled or not, fit MAX_SHEET_CELLS (then the filled ones do).
+    None when in any doubt: a cell without a plain reference, a sheet that large, a formula or error type that
+    is not inside a well-formed cell. (The cell regex never matches across another cell's start, so a cell matched
+    from its own start is the one the scan of every cell finds there.)"""
+    refs = _CELL_START.findall(xml)
+    if (b"", b"") in refs:
+        return None
+    if refs:
+        rows = max(map(int, [digits for _, digits in refs]))
+        columns = max(_column_number(letters) for letters in {letters for letters, _ in refs})
+        if rows * columns > MAX_SHEET_CELLS:
+            return None
+    if b":f" in xml:  # perhaps a prefixed formula tag (<x:f>)
+        return None
+    hits = [m.start() for m in _PLAIN_FORMULA.finditer(xml)]
+    if any(quoted in xml for quoted in (b'"e"', b"'e'", b"\"e'", b"'e\"")):
+        hits = sorted(hits + [m.start() for m in _ERROR_TYPE.finditer(xml)])
+    scan, seen = SheetScan(), set()
+    for position in hits:
+        start = xml.rfind(b"<", 0, position + 1)
+        for _ in range(4):  # the cell's own start is at most a few tags back (<c …><f>, <c …><is><t>…)
+            if start < 0 or _CELL_START.match(xml, start):
+                break
+            start = xml.rfind(b"<", 0, start)
+        cell = _CELL.match(xml, start) if start >= 0 else None
+        if cell is None or cell.end() <= position or not cell.group(1):
+            return None
+        if start not in seen:
+            seen.add(start)
+            _note(scan, *cell.groups(b""))
+    return scan
+
+
+def _scan_every_cell(xml: bytes) -> SheetScan:
     scan = SheetScan()
     rows = columns = 0
     column_numbers: dict[bytes, int] = {}
@@ -127,17 +186,7 @@ def scan_sheet(xml: bytes) -> SheetScan:
                 rows, columns = max(rows, row), max(columns, column)
                 if rows * columns > MAX_SHEET_CELLS and scan.far is None:
                     scan.far = f"ô {letters.decode()}{digits.decode()}"
-        if b"e" in attributes and _ERROR_TYPE.search(attributes):
-            value = _VALUE.search(body)
-            scan.notes[(letters + digits).decode()] = (value.group(1).decode("utf-8", "replace")[:40]
-                                                       if value and value.group(1).strip() else "#ERROR")
-        elif b"f" in body and _FORMULA_TAG.search(body):  # a formula Excel never computed (e.g. by a script)
-            value = _VALUE.search(body)
-            if value and value.group(1).strip():
-                continue
-            formula = _FORMULA.search(body)
-            text = formula.group(1).decode("utf-8", "replace")[:200] if formula and formula.group(1) else ""
-            scan.notes[(letters + digits).decode()] = f"={text}" if text else "=(công thức)"
+        _note(scan, letters, digits, attributes, body)
     return scan
 
 
