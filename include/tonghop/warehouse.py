@@ -84,8 +84,36 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
 
 
 def _insert(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert rows that share their keys (a table's columns)."""
     if rows:
-        conn.execute(table.insert(), list(rows))
+        columns = list(rows[0])
+        _insert_tuples(conn, table, columns, [tuple(row[c] for c in columns) for row in rows])
+
+
+def _insert_tuples(conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """One executemany at the driver, each value through its column's bind processor as SQLAlchemy applies it.
+    SQLAlchemy's own executemany builds and processes a parameter dict per row: with the 200 columns of a report,
+    that was half the time of recording a national period."""
+    dialect = conn.dialect
+    compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
+    processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    active = [(i, p) for i, p in enumerate(processors) if p is not None]
+    processed = []
+    for row in rows:
+        if active:
+            row = list(row)
+            for i, process in active:
+                row[i] = process(row[i])
+        processed.append(row)
+    if not processed:
+        return
+    if compiled.positional:
+        index = {c: i for i, c in enumerate(columns)}
+        order = [index[name] for name in compiled.positiontup]
+        params: list[Any] = [tuple(row[i] for i in order) for row in processed]
+    else:
+        params = [dict(zip(columns, row, strict=True)) for row in processed]
+    conn.exec_driver_sql(str(compiled), params)
 
 
 def insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
@@ -93,14 +121,14 @@ def insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> N
     if frame.empty:
         return
     columns = [c.name for c in table.columns if c.name in frame.columns]
+    clean = frame[columns].astype(object).where(frame[columns].notna(), None)
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        clean = frame[columns].astype(object).where(frame[columns].notna(), None)
         cursor = conn.connection.driver_connection.cursor()
         with cursor.copy(f'COPY {table.name} ({", ".join(columns)}) FROM STDIN') as copy:
             for row in clean.itertuples(index=False, name=None):
                 copy.write_row(row)
         return
-    conn.execute(table.insert(), frame_records(frame[columns]))
+    _insert_tuples(conn, table, columns, clean.itertuples(index=False, name=None))
 
 
 @dataclass(frozen=True)
