@@ -51,16 +51,24 @@ def pending(items: Sequence[InboxFile], ledger_rows: Sequence[Mapping[str, Any]]
     return [i for i in items if not is_known(i, known) or i.key in unfinished]
 
 
-def _report_row(spec: TemplateSpec, report: ParsedReport) -> dict[str, Any]:
+def _report_row(spec: TemplateSpec, report: ParsedReport, counts: list[str], exact: list[str]) -> dict[str, Any]:
+    """The `report` table's row of a parsed report (`counts`, `exact`: the spec's `_typed_keys`)."""
+    values = report.values
     row: dict[str, Any] = {"submission_id": report.submission_id}
-    for f in spec.fields:
-        value = report.values.get(f.key)
-        if f.type == "count" and not isinstance(value, int):
-            value = None  # a fractional "count" is reported as a finding; the column holds whole numbers only
-        if f.type in ("amount", "rate") and value is not None and not isinstance(value, Decimal):
-            value = Decimal(value)
-        row[f.key] = value
+    row.update({f.key: values.get(f.key) for f in spec.fields})
+    for key in counts:
+        if not isinstance(row[key], int):
+            row[key] = None  # a fractional "count" is reported as a finding; the column holds whole numbers only
+    for key in exact:
+        if row[key] is not None and not isinstance(row[key], Decimal):
+            row[key] = Decimal(row[key])
     return row
+
+
+def _typed_keys(spec: TemplateSpec) -> tuple[list[str], list[str]]:
+    """The keys of the count fields, and of the amount and rate fields (exact decimals in the warehouse)."""
+    return ([f.key for f in spec.fields if f.type == "count"],
+            [f.key for f in spec.fields if f.type in ("amount", "rate")])
 
 
 def history_for(ctx: PeriodContext, communes: Sequence[str]) -> History:
@@ -174,7 +182,8 @@ def start_ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progr
                          "annotated_path": None})
         finding_rows.extend({**f.as_dict(), "seq": seq} for seq, f in enumerate(own, start=1))
     with clock.stage("record"):
-        record_contained(ctx, outcomes, [_report_row(spec, r) for _, r in parsed], finding_rows)
+        counts, exact = _typed_keys(spec)
+        record_contained(ctx, outcomes, [_report_row(spec, r, counts, exact) for _, r in parsed], finding_rows)
     summary = {
         "files": len(items),
         "new": len(arrivals),

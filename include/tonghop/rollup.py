@@ -87,7 +87,7 @@ def completeness(hierarchy: Hierarchy, period: Period, statuses: Iterable[Commun
 
 
 def _thousandths(values: Iterable[Any]) -> list[int]:
-    return [int(Decimal(v) * MONEY_SCALE) if v is not None else 0 for v in values]
+    return [0 if v is None else int((v if type(v) is Decimal else Decimal(v)) * MONEY_SCALE) for v in values]
 
 
 def _amounts(series: pd.Series) -> list[Decimal]:
