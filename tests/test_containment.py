@@ -24,7 +24,8 @@ import pytest
 
 from tests.conftest import DISTRICT, PERIOD, PROVINCE
 from tests.hostile import Factory, _sheet_part, _zip_edit
-from tonghop.isolation import CRASHED, FAILED, MEMORY, OK, TIMEOUT, Limits, run_isolated
+from tonghop.isolation import CRASHED, FAILED, MEMORY, OK, TIMEOUT, Detached, Limits, run_isolated
+from tonghop.synth import SampleOptions, generate_sample
 from tonghop.vocabulary import FINAL_STATES
 from tonghop.warehouse import Warehouse
 
@@ -242,6 +243,44 @@ def test_isolation_gives_each_failure_to_its_file_only():
                    "e": (OK, "E")}
     assert "ValueError: bad value" in outcomes[6].detail
     assert elapsed < 30, elapsed  # one deadline, two short-lived workers for the crash: not a hang
+
+
+def _detached_task(job: str, _none: object) -> str:
+    return _task(job)
+
+
+@pytest.mark.parametrize("job, status, value", [("a", OK, "A"), ("loop", TIMEOUT, None), ("abort", CRASHED, None),
+                                                ("grow", MEMORY, None), ("raise", FAILED, None)])
+def test_a_detached_job_runs_while_the_caller_goes_on_and_any_failure_is_its_outcome(job, status, value):
+    """The Data Docs of a batch are built this way: what the job does to its process is its outcome, never the run's."""
+    import functools
+
+    start = time.perf_counter()
+    detached = Detached(functools.partial(_detached_task, "slow-x" if job == "a" else job),
+                        Limits(memory_mb=512, seconds=3))
+    assert time.perf_counter() - start < 1  # started, not waited for
+    outcome = detached.wait()
+    assert (outcome.status, outcome.value) == (status, "SLOW-X" if job == "a" else value)
+    assert not detached.worker.process.is_alive()
+
+
+def test_data_docs_that_cannot_be_built_cost_the_docs_alone(settings, hierarchy, period, monkeypatch):
+    """The batch's Data Docs are built in a process of their own: one that dies leaves the run, its findings and its
+    figures whole, and the summary says there are no docs."""
+    from tonghop import validate
+
+    def dying_build(context, docs_dir, _job=None):
+        os._exit(3)
+
+    monkeypatch.setattr(validate, "_build_docs", dying_build)
+    units = hierarchy.reporting_units(DISTRICT)[:4]
+    generate_sample(units, period, hierarchy, settings.inbox_dir, SampleOptions(seed=5, error_rate=0.5, late_rate=0.0))
+    from tonghop.pipeline import run_period
+
+    summary = run_period(settings, PERIOD)
+    assert summary["ingest"]["files"] == 4 and summary["ingest"]["data_docs"] is None
+    assert summary["communes_received"] == 4
+    assert summary["ingest"]["accepted"] + summary["ingest"]["rejected"] == 4
 
 
 def test_the_prescan_is_linear(hierarchy, period):

@@ -50,7 +50,7 @@ def validate_contained(validator: BatchValidator, period: Period, parsed: list[t
     set aside (TH-S-011) and the rest validated again, then file by file as a last resort. Returns the
     result and the reports validated (those set aside carry their finding in the result)."""
     try:
-        return validator.validate(period, parsed, history, docs_dir=docs_dir), parsed
+        return validator.validate(period, parsed, history, docs_dir=docs_dir, docs_in_background=True), parsed
     except Exception:
         log.exception("validating a batch of %s reports failed; looking for the report that breaks it", len(parsed))
     catalogue = validator.catalogue
@@ -70,7 +70,7 @@ def validate_contained(validator: BatchValidator, period: Period, parsed: list[t
         except Exception as exc:  # noqa: BLE001 — this report's finding says what failed
             set_aside(item, report, exc)
     try:
-        result = validator.validate(period, kept, history, docs_dir=docs_dir)
+        result = validator.validate(period, kept, history, docs_dir=docs_dir, docs_in_background=True)
         return dataclasses.replace(result, findings=aside + result.findings), kept
     except Exception:
         log.exception("validating the batch failed again; validating its %s reports one by one", len(kept))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import logging
+import shutil
 import tempfile
 import threading
 from collections import defaultdict
@@ -28,7 +29,7 @@ from tonghop.parse import ParsedReport
 from tonghop.period import PeriodContext, Progress, Stopwatch, no_progress, run_directory
 from tonghop.reader import FileRead, read_files
 from tonghop.spec import TemplateSpec
-from tonghop.validate import H1_FIELDS, HISTORY_FIELDS, BatchValidator, History
+from tonghop.validate import H1_FIELDS, HISTORY_FIELDS, BatchValidator, DataDocs, History
 from tonghop.vocabulary import ACCEPTED, DUPLICATE, IMPORTED, LIVE, RECEIVED, REJECTED, utc
 
 log = logging.getLogger(__name__)
@@ -109,16 +110,40 @@ def history_for(ctx: PeriodContext, communes: Sequence[str]) -> History:
 def ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progress = no_progress,
            run_dir: str | None = None, reprocess: bool = False) -> dict[str, Any]:
     """Record and process the new files of a batch (see `start_ingest`), annotated workbooks included."""
-    summary, annotations = start_ingest(ctx, items, progress, run_dir, reprocess)
+    summary, after = start_ingest(ctx, items, progress, run_dir, reprocess)
     with Stopwatch(summary["seconds"]).stage("annotate"):
-        annotations.finish()
+        after.finish()
     return summary
 
 
+class AfterBatch:
+    """What a batch still writes in the background when its processing is stored: the annotated workbooks and the
+    Data Docs. `finish()` waits for both, records where the workbooks went, and puts the Data Docs in the outputs
+    (the batch's summary then links them, or says there are none)."""
+
+    def __init__(self, ctx: PeriodContext, annotations: Annotations, docs: DataDocs | None, docs_dir: Path | None,
+                 docs_relative: str, scratch: str, summary: dict[str, Any]) -> None:
+        self.ctx, self.annotations, self.docs, self.docs_dir = ctx, annotations, docs, docs_dir
+        self.docs_relative, self.scratch, self.summary = docs_relative, scratch, summary
+
+    def finish(self) -> dict[str, str]:
+        """submission id → path of its annotated workbook in the outputs."""
+        try:
+            if self.docs_dir is not None:
+                if self.docs is not None and self.docs.finish() is not None:
+                    uri = self.ctx.outputs.write_tree(self.docs_relative, self.docs_dir) + "/index.html"
+                    log.info("Data Docs of this batch: %s", uri)
+                else:  # the batch was validated file by file (see containment), or the build failed
+                    self.summary["data_docs"] = None
+            return self.annotations.finish()
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+
 def start_ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progress = no_progress,
-                 run_dir: str | None = None, reprocess: bool = False) -> tuple[dict[str, Any], Annotations]:
+                 run_dir: str | None = None, reprocess: bool = False) -> tuple[dict[str, Any], AfterBatch]:
     """Record and process the files of a batch that the ledger does not know yet (all of them with `reprocess`);
-    the annotated workbooks are still being written when this returns (`Annotations.finish()`).
+    the annotated workbooks and the Data Docs are still being written when this returns (`AfterBatch.finish()`).
 
     New files are read and hashed, then recorded (`received`, or `duplicate` for a byte-identical re-send)
     before their processing is stored; the others are validated in one GX batch and end `accepted` or
@@ -160,19 +185,20 @@ def start_ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progr
             structural.append(r.finding.placed(r.item))
     history = history_for(ctx, sorted({item.submitted_for for item, _ in parsed if item.submitted_for}))
     gx_import.join()
-    with clock.stage("validate"), tempfile.TemporaryDirectory(prefix="tonghop-docs-") as scratch:
+    scratch = tempfile.mkdtemp(prefix="tonghop-docs-")  # Data Docs for S3 outputs, until AfterBatch uploads them
+    with clock.stage("validate"):
         docs_dir = None
         if run_dir and parsed:
             docs_dir = ctx.outputs.local_dir(f"{run_dir}/data_docs") or Path(scratch)
         validator = BatchValidator(spec, ctx.hierarchy, ctx.settings.expectations_dir, ctx.retired)
         validation, parsed = validate_contained(validator, ctx.period, parsed, history, docs_dir)
-        docs_uri = ctx.outputs.write_tree(f"{run_dir}/data_docs", docs_dir) + "/index.html" if docs_dir else None
+        docs_uri = ctx.outputs.uri(f"{run_dir}/data_docs") + "/index.html" if docs_dir else None
     findings = structural + validation.findings
     by_submission: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
         by_submission[f.submission_id].append(f)
     to_annotate = [(item, report.submission_id) for item, report in parsed if by_submission.get(report.submission_id)]
-    annotations = Annotations(ctx, to_annotate, by_submission)
+    annotations = Annotations(ctx, to_annotate, by_submission)  # forks its workers: before any thread of ours
     outcomes, finding_rows = [], []
     for sid in sorted(to_process):
         own = by_submission.get(sid, [])
@@ -197,9 +223,7 @@ def start_ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progr
         "seconds": clock.seconds,
     }
     log.info("ingested %s new of %s files for %s: %s", len(arrivals), len(items), ctx.period.id, summary)
-    if docs_uri:
-        log.info("Data Docs of this batch: %s", docs_uri)
-    return summary, annotations
+    return summary, AfterBatch(ctx, annotations, validation.docs, docs_dir, f"{run_dir}/data_docs", scratch, summary)
 
 
 def as_recorded(read: FileRead, known: Mapping[str, Mapping[str, Any]]) -> FileRead:

@@ -199,6 +199,38 @@ class Pool:
             worker.stop()
 
 
+class Detached:
+    """`task(None)` in a worker process of its own, forked now from the calling thread (so start it before any
+    thread of yours), while the caller goes on; `wait()` gives its Outcome, killing it past `limits.seconds`."""
+
+    def __init__(self, task: Callable[[Any], Any], limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        _allow_children()
+        self.worker = _Worker(task, self.limits)
+        self.worker.give(0, None)
+
+    def wait(self) -> Outcome:
+        worker = self.worker
+        deadline = worker.since + self.limits.seconds
+        while True:
+            wait([worker.conn, worker.process.sentinel], max(0.0, deadline - time.monotonic()))
+            if _poll(worker.conn):
+                try:
+                    _, status, value, detail = worker.conn.recv()
+                except (EOFError, OSError):  # the pipe closed: the process is ending, its exit status comes next
+                    worker.process.join(1)
+                else:
+                    worker.stop()
+                    return Outcome(status, value, detail)
+            exitcode = worker.process.exitcode
+            if exitcode is not None:
+                worker.stop(kill=True)
+                return Outcome(CRASHED, None, f"worker exit status {exitcode}")
+            if time.monotonic() >= deadline:
+                worker.stop(kill=True)
+                return Outcome(TIMEOUT, None, f"over {self.limits.seconds:g} s")
+
+
 def run_isolated(task: Callable[[Any], Any], items: Sequence[Any], workers: int = 1,
                  limits: Limits | None = None, label: Callable[[Any], str] = str,
                  after_start: Callable[[], None] | None = None,

@@ -30,10 +30,10 @@ def run_period(settings: Settings, period_id: str, progress: Progress = no_progr
     ctx = PeriodContext.open(settings, period_id)
     try:
         items = ctx.inbox.list(period_id)
-        ingest_summary, annotations = start_ingest(ctx, items, progress, run_directory(period_id), reprocess)
+        ingest_summary, after = start_ingest(ctx, items, progress, run_directory(period_id), reprocess)
         summary = {"ingest": ingest_summary, **consolidate(ctx, now=now, inbox_keys=[i.key for i in items])}
         with Stopwatch(summary["seconds"]).stage("annotate"):  # written while the period was published
-            annotations.finish()
+            after.finish()
         try:
             summary["email"] = notify(ctx, now)
         except MailError as exc:  # the data is published; the unsent e-mails go out with the next run

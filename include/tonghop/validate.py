@@ -32,6 +32,7 @@ from tonghop.correspondence import RetiredUnit
 from tonghop.findings import Check, Finding, load_catalogue, make_finding
 from tonghop.hierarchy import Hierarchy
 from tonghop.inbox import InboxFile
+from tonghop.isolation import Detached, Limits
 from tonghop.numbers import fmt
 from tonghop.parse import ParsedReport
 from tonghop.spec import Field, Section, TemplateSpec
@@ -65,6 +66,7 @@ class ValidationResult:
     gx_runs: int = 0
     docs_index: Path | None = None
     suites: list[str] = field(default_factory=list)
+    docs: DataDocs | None = None  # the Data Docs being built in the background (`docs_in_background`)
 
 
 @functools.cache
@@ -269,14 +271,17 @@ class BatchValidator:
         return frames
 
     def validate(self, period: Period, items: Sequence[tuple[InboxFile, ParsedReport]],
-                 history: History | None = None, docs_dir: Path | None = None) -> ValidationResult:
+                 history: History | None = None, docs_dir: Path | None = None,
+                 docs_in_background: bool = False) -> ValidationResult:
+        """Findings of every suite over the batch. With `docs_dir`, the run's Data Docs are built there: before this
+        returns, or with `docs_in_background` while the caller goes on (`result.docs.finish()` waits for them)."""
         if not items:
             return ValidationResult([])
         frames = self.frames(period, items, history or History())
         index_columns = {name: [ID, "field_key"] if name == "fields" else ([ID] if name == "reports" else [ID, ROW])
                          for name in frames}
         by_id = {report.submission_id: (item, report) for item, report in items}
-        outcome = run_suites(self.suites, frames, index_columns, docs_dir)
+        outcome = run_suites(self.suites, frames, index_columns, docs_dir, docs_in_background)
         indexed = {name: frame.set_index(index_columns[name]) for name, frame in frames.items()
                    if name != "fields"}
         findings: list[Finding] = [note.placed(item) for item, report in items for note in report.notes]
@@ -292,7 +297,7 @@ class BatchValidator:
                     finding = self._report_finding(check, report, expectation["meta"], frame_row, row.get(ROW))
                 findings.append(finding.placed(item))
         findings.sort(key=lambda f: (f.submission_id, f.severity != "error", f.check_id, f.sheet or "", f.cell or ""))
-        return ValidationResult(findings, outcome.runs, outcome.docs_index, [s.name for s in self.suites])
+        return ValidationResult(findings, outcome.runs, outcome.docs_index, [s.name for s in self.suites], outcome.docs)
 
     def _field_finding(self, check: Check, report: ParsedReport, f: Field) -> Finding:
         context = {"cell": f.cell, "sheet": f.sheet, "label": f.label, "value": _display(f, report),
@@ -348,6 +353,41 @@ class SuiteRuns:
     failures: list[tuple[Suite, dict[str, Any], list[dict[str, Any]]]]
     runs: int
     docs_index: Path | None
+    docs: DataDocs | None = None
+
+
+DOCS_LIMITS = Limits(memory_mb=4096, seconds=600)  # a national batch's pages, on a slow machine
+
+
+def _build_docs(context: Any, docs_dir: Path, _job: object = None) -> str:
+    """Data Docs of the validations stored in `context`, written to `docs_dir`; their index page."""
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    context.add_data_docs_site("tonghop_run", {
+        "class_name": "SiteBuilder",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    })
+    _escape_results_for_docs(context)
+    context.build_data_docs(site_names=["tonghop_run"])
+    return str(docs_dir / "index.html")
+
+
+class DataDocs:
+    """A validation's Data Docs, rendered in a process of its own (forked with the results in memory) while the run
+    goes on: rendering a province's pages took half as long as validating its 526 reports, and nothing but the link
+    in the log waits for them. `finish()` waits; a build that fails, runs out of memory or time leaves no docs."""
+
+    def __init__(self, context: Any, docs_dir: Path) -> None:
+        self.index = docs_dir / "index.html"
+        self.build = Detached(functools.partial(_build_docs, context, docs_dir), DOCS_LIMITS)
+
+    def finish(self) -> Path | None:
+        """The index page once it is written, or None when the build failed."""
+        outcome = self.build.wait()
+        if outcome.ok:
+            return self.index
+        log.warning("Data Docs not built: %s (%s)", outcome.status, outcome.detail)
+        return None
 
 
 def _escape_results_for_docs(context: Any) -> None:
@@ -391,10 +431,11 @@ def _columns_used(frame: pd.DataFrame, suite: Suite, index_columns: Sequence[str
 
 
 def run_suites(suites: Sequence[Suite], frames: dict[str, pd.DataFrame], index_columns: dict[str, list[str]],
-               docs_dir: Path | None = None) -> SuiteRuns:
+               docs_dir: Path | None = None, docs_in_background: bool = False) -> SuiteRuns:
     """Validate each frame with its suites in one ephemeral GX context; return the failing rows per expectation.
 
-    With `docs_dir`, GX Data Docs for the run are built there (index.html, one page per suite)."""
+    With `docs_dir`, GX Data Docs for the run are built there (index.html, one page per suite): before this
+    returns, or in the background (`SuiteRuns.docs`)."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -432,15 +473,9 @@ def run_suites(suites: Sequence[Suite], frames: dict[str, pd.DataFrame], index_c
                 rows = [{k: r[k] for k in index_columns[frame_name]}
                         for r in res.result.get("unexpected_index_list") or []]
                 failures.append((suite, expectation, rows))
-    docs_index = None
-    if docs_dir is not None:
-        docs_dir.mkdir(parents=True, exist_ok=True)
-        context.add_data_docs_site("tonghop_run", {
-            "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        })
-        _escape_results_for_docs(context)
-        context.build_data_docs(site_names=["tonghop_run"])
-        docs_index = docs_dir / "index.html"
-    return SuiteRuns(failures, runs, docs_index)
+    if docs_dir is None:
+        return SuiteRuns(failures, runs, None)
+    if docs_in_background:
+        docs = DataDocs(context, docs_dir)
+        return SuiteRuns(failures, runs, docs.index, docs)
+    return SuiteRuns(failures, runs, Path(_build_docs(context, docs_dir)))
