@@ -90,9 +90,10 @@ airflow-ui: up
 up-celery: $(STAMP)
 	$(BIN)/python -m tonghop.celery_deployment up
 
-## bench: national benchmark (cached sample, SQLite and PostgreSQL, naive baseline, DAG chain); prints a table
+## bench: national benchmark (cached sample, SQLite and PostgreSQL, naive baseline, DAG chain on standalone and
+## on Celery); prints a table
 bench: $(STAMP)
-	$(BIN)/python bench/benchmark.py --dag
+	$(BIN)/python bench/benchmark.py --dag --celery
 
 ## requirements: recompile the pinned requirements.txt from requirements.in
 requirements: $(STAMP)

@@ -1,7 +1,7 @@
 """tonghop benchmark: one province, ten provinces and the whole country in one period, against a naive baseline
 measured in the same invocation. `make bench` runs it; it prints a table and writes JSON.
 
-    python bench/benchmark.py [--sizes province,ten,national] [--sample 24] [--dag] [--out DIR]
+    python bench/benchmark.py [--sizes province,ten,national] [--sample 24] [--dag] [--celery] [--out DIR]
 
 - The national period (every commune of the pre-2025 map, ~3 % injected mistakes) is generated once and
   cached under var/bench/national; the smaller sizes are its province folders, linked, not regenerated.
@@ -17,6 +17,8 @@ measured in the same invocation. `make bench` runs it; it prints a table and wri
   one workbook in a fresh process (median of --repeat runs each); and the one-province run against that import
   plus its reports at the national cost per report.
 - With --dag, the national period also runs through the DAG chain under `airflow standalone`.
+- With --celery, it also runs through the compose stack's CeleryExecutor deployment (tonghop.celery_deployment:
+  two workers that share no disk, inbox and outputs on S3, warehouse on PostgreSQL; needs PostgreSQL and Redis).
 """
 
 from __future__ import annotations
@@ -277,53 +279,97 @@ def run_dag_chain(inbox: Path, work: Path) -> dict:
     airflow.start()
     try:
         airflow.wait_healthy(300)
-        deadline = time.monotonic() + 300
-        while "tonghop_period" not in {d["dag_id"] for d in airflow.api("GET", "/api/v2/dags")["dags"]}:
-            if time.monotonic() > deadline:
-                raise TimeoutError("DAGs not parsed")
-            time.sleep(3)
-        for dag_id in ("tonghop_reports", "tonghop_period"):
-            airflow.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
-        # Unpausing may also start the latest scheduled tick (2026-FY, no files here): max_active_runs=1 runs the
-        # two one after the other, and only the benchmark's own run is measured.
-        ours = airflow.api("POST", "/api/v2/dags/tonghop_period/dagRuns",
-                           {"logical_date": None, "conf": {"period": PERIOD}})["dag_run_id"]
-
-        def runs(dag_id: str) -> list[dict]:
-            return airflow.api("GET", f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"]
-
-        def settled() -> dict | None:
-            period_runs = runs("tonghop_period")
-            run = next(r for r in period_runs if r["dag_run_id"] == ours)
-            if run["state"] not in ("success", "failed") or any(r["state"] in ("queued", "running")
-                                                                 for r in period_runs):
-                return None
-            # The consolidation emits the asset before notify ends the period run: its reports runs start
-            # within the run, after the run's own start (an earlier tick's runs started before it).
-            begin = dt.datetime.fromisoformat(run["start_date"])
-            after = [r for r in runs("tonghop_reports")
-                     if r["start_date"] and dt.datetime.fromisoformat(r["start_date"]) >= begin]
-            if not after or any(r["state"] in ("queued", "running") for r in after):
-                return None
-            return {"run": run, "reports": after}
-
-        deadline = time.monotonic() + 1800
-        while (done := settled()) is None:
-            if time.monotonic() > deadline:
-                raise TimeoutError("the DAG chain did not finish in 30 minutes")
-            time.sleep(5)
-        run, reports = done["run"], done["reports"]
-        begin, end = dt.datetime.fromisoformat(run["start_date"]), dt.datetime.fromisoformat(run["end_date"])
-        reports_end = max(dt.datetime.fromisoformat(r["end_date"]) for r in reports)
-        tasks = airflow.api("GET", f"/api/v2/dags/tonghop_period/dagRuns/{ours}/taskInstances")
-        mapped = sum(1 for t in tasks["task_instances"] if t["task_id"] == "ingest_batch")
-        states = {run["state"], *(r["state"] for r in reports)}
-        return {"state": "success" if states == {"success"} else "failed",
-                "seconds": round((end - begin).total_seconds(), 1),
-                "with_reports_seconds": round((reports_end - begin).total_seconds(), 1),
-                "mapped_ingest_tasks": mapped}
+        return _period_through_dags(airflow)
     finally:
         airflow.stop()
+
+
+def run_celery(inbox: Path, work: Path) -> dict:
+    """The national period through the compose stack's deployment run on this machine (tonghop.celery_deployment:
+    CeleryExecutor, two workers that share no disk, inbox and outputs on S3, warehouse on PostgreSQL). The inbox is
+    uploaded to its S3 first, untimed, each file with its received time as the upload channel writes it; then the
+    DAG chain is triggered as under standalone, and the province totals it published are checked."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sys.path.insert(0, str(ROOT / "include"))
+    from tonghop.celery_deployment import CeleryDeployment
+    from tonghop.storage import S3Inbox
+
+    # No contacts directory: no e-mail is owed, so the SMTP address is never dialled.
+    deployment = CeleryDeployment(root=work / "celery", smtp=("127.0.0.1", 9),
+                                  extra_env={"TONGHOP_TRUST_RECEIVED_AT": "true"})
+    deployment.start()
+    try:
+        target = S3Inbox(f"s3://{deployment.bucket}/inbox", client=deployment.s3_client())
+
+        def upload(path: Path) -> None:
+            received = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+            target.put(path.relative_to(inbox).as_posix(), path.read_bytes(), received)
+
+        files = [p for p in (inbox / PERIOD).rglob("*") if p.is_file()]
+        start = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(upload, files))
+        log(f"celery: {len(files)} files uploaded to S3 in {time.perf_counter() - start:.0f} s")
+        deployment.wait_healthy(300)
+        result = _period_through_dags(deployment.airflow)
+        result["province_totals_checked"] = check_province_totals(deployment.warehouse_url,
+                                                                  inbox / f"manifest-{PERIOD}.json")
+        result["workers"] = deployment.workers
+        result["worker_concurrency"] = deployment.worker_concurrency
+        return result
+    finally:
+        deployment.stop()
+
+
+def _period_through_dags(airflow: Any) -> dict:
+    """tonghop_period triggered for the benchmark's period on a running Airflow, and the tonghop_reports runs its
+    consolidation triggered: the period run's seconds, and until its reports runs finished."""
+    deadline = time.monotonic() + 300
+    while "tonghop_period" not in {d["dag_id"] for d in airflow.api("GET", "/api/v2/dags")["dags"]}:
+        if time.monotonic() > deadline:
+            raise TimeoutError("DAGs not parsed")
+        time.sleep(3)
+    for dag_id in ("tonghop_reports", "tonghop_period"):
+        airflow.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+    # Unpausing may also start the latest scheduled tick (2026-FY, no files here): max_active_runs=1 runs the
+    # two one after the other, and only the benchmark's own run is measured.
+    ours = airflow.api("POST", "/api/v2/dags/tonghop_period/dagRuns",
+                       {"logical_date": None, "conf": {"period": PERIOD}})["dag_run_id"]
+
+    def runs(dag_id: str) -> list[dict]:
+        return airflow.api("GET", f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"]
+
+    def settled() -> dict | None:
+        period_runs = runs("tonghop_period")
+        run = next(r for r in period_runs if r["dag_run_id"] == ours)
+        if run["state"] not in ("success", "failed") or any(r["state"] in ("queued", "running")
+                                                             for r in period_runs):
+            return None
+        # The consolidation emits the asset before notify ends the period run: its reports runs start
+        # within the run, after the run's own start (an earlier tick's runs started before it).
+        begin = dt.datetime.fromisoformat(run["start_date"])
+        after = [r for r in runs("tonghop_reports")
+                 if r["start_date"] and dt.datetime.fromisoformat(r["start_date"]) >= begin]
+        if not after or any(r["state"] in ("queued", "running") for r in after):
+            return None
+        return {"run": run, "reports": after}
+
+    deadline = time.monotonic() + 1800
+    while (done := settled()) is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the DAG chain did not finish in 30 minutes")
+        time.sleep(5)
+    run, reports = done["run"], done["reports"]
+    begin, end = dt.datetime.fromisoformat(run["start_date"]), dt.datetime.fromisoformat(run["end_date"])
+    reports_end = max(dt.datetime.fromisoformat(r["end_date"]) for r in reports)
+    tasks = airflow.api("GET", f"/api/v2/dags/tonghop_period/dagRuns/{ours}/taskInstances")
+    mapped = sum(1 for t in tasks["task_instances"] if t["task_id"] == "ingest_batch")
+    states = {run["state"], *(r["state"] for r in reports)}
+    return {"state": "success" if states == {"success"} else "failed",
+            "seconds": round((end - begin).total_seconds(), 1),
+            "with_reports_seconds": round((reports_end - begin).total_seconds(), 1),
+            "mapped_ingest_tasks": mapped}
 
 
 def main() -> int:
@@ -331,6 +377,8 @@ def main() -> int:
     parser.add_argument("--sizes", default="province,ten,national")
     parser.add_argument("--sample", type=int, default=24, help="workbooks in the naive baseline's sample")
     parser.add_argument("--dag", action="store_true", help="also run the national DAG chain under standalone")
+    parser.add_argument("--celery", action="store_true",
+                        help="also run the national DAG chain on the CeleryExecutor deployment (two workers, S3)")
     parser.add_argument("--cache", default=str(ROOT / "var" / "bench"))
     parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "results"))
     parser.add_argument("--national", help="an existing national inbox to use instead of the cache (tests)")
@@ -417,6 +465,18 @@ def main() -> int:
         if in_process:
             dag["ratio_to_in_process"] = round(dag["seconds"] / in_process["seconds"], 2)
 
+    celery = None
+    if args.celery:
+        log("national DAG chain on CeleryExecutor (two workers, S3 inbox and outputs, PostgreSQL warehouse) …")
+        work = Path(tempfile.mkdtemp(prefix="tonghop-bench-celery-"))
+        celery = run_celery(national, work)
+        shutil.rmtree(work, ignore_errors=True)
+        in_process = next((r for r in results if r["size"] == "national" and r["backend"] == "postgresql"), None)
+        if in_process:
+            celery["ratio_to_in_process"] = round(celery["seconds"] / in_process["seconds"], 2)
+        if dag:
+            celery["ratio_to_standalone"] = round(celery["seconds"] / dag["seconds"], 2)
+
     print(f"\ntonghop benchmark — period {PERIOD}, {os.cpu_count()} CPU(s), naive baseline "
           f"{naive * 1000:.0f} ms/report (openpyxl + one GX run per file, {args.sample} files)\n")
     header = (f"{'size':<9}{'backend':<11}{'reports':>8}{'parse':>7}{'valid.':>7}{'record':>7}{'rollup':>7}"
@@ -454,9 +514,18 @@ def main() -> int:
         print(f"\nDAG chain, national, airflow standalone (SQLite): tonghop_period {dag['state']} in "
               f"{dag['seconds']} s{ratio} ({dag['mapped_ingest_tasks']} mapped ingestion tasks); with the "
               f"tonghop_reports runs it triggered: {dag['with_reports_seconds']} s")
+    if celery:
+        compared = {"ratio_to_in_process": "the in-process run on PostgreSQL",
+                    "ratio_to_standalone": "the standalone chain"}
+        ratios = "".join(f" = {celery[k]}× {what}" for k, what in compared.items() if k in celery)
+        print(f"\nDAG chain, national, CeleryExecutor ({celery['workers']} workers × {celery['worker_concurrency']}, "
+              f"S3, PostgreSQL): tonghop_period {celery['state']} in {celery['seconds']} s{ratios} "
+              f"({celery['mapped_ingest_tasks']} mapped ingestion tasks); with the tonghop_reports runs: "
+              f"{celery['with_reports_seconds']} s; province totals equal the generator's sums "
+              f"({celery['province_totals_checked']} provinces)")
     path = out / f"benchmark-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     doc = {"period": PERIOD, "cpus": os.cpu_count(), "naive_seconds_per_report": naive, "floor": floor,
-           "fixed_costs": fixed, "results": results, "dag_chain": dag}
+           "fixed_costs": fixed, "results": results, "dag_chain": dag, "celery": celery}
     path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
     print(f"\nJSON: {path}")
     return 0
