@@ -16,7 +16,8 @@ measured in the same invocation. `make bench` runs it; it prints a table and wri
 - Fixed costs: the bare import of the libraries a check needs, in a fresh process, against `tonghop check` of
   one workbook in a fresh process (median of --repeat runs each); and the one-province run against that import
   plus its reports at the national cost per report.
-- With --dag, the national period also runs through the DAG chain under `airflow standalone`.
+- With --dag, the national period also runs through the DAG chain under `airflow standalone`, and `tonghop_ingest`
+  runs there for one new file of a province's deployment (against `tonghop check` of one workbook).
 - With --celery, it also runs through the compose stack's CeleryExecutor deployment (tonghop.celery_deployment:
   two workers that share no disk, inbox and outputs on S3, warehouse on PostgreSQL; needs PostgreSQL and Redis).
 """
@@ -43,6 +44,8 @@ PERIOD = "2024-FY"  # the pre-reform map: 10,051 communes, the largest national 
 SEED = 7
 ERROR_RATE = 0.03
 ONE_PROVINCE = "01"  # Hà Nội, 526 communes in this map: the largest province
+# The one-new-file ingestion: a province of today's map, during its period's window.
+INGEST_PERIOD, INGEST_PROVINCE, INGEST_MOMENT = "2026-FY", "86", "2026-11-05"
 PG_ADMIN = os.environ.get("TONGHOP_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
 BIN = Path(sys.executable).parent
 
@@ -284,6 +287,72 @@ def run_dag_chain(inbox: Path, work: Path) -> dict:
         airflow.stop()
 
 
+def run_ingest_one_file(work: Path) -> dict:
+    """The everyday load: `tonghop_ingest` under `airflow standalone` on a province's deployment (Tỉnh Vĩnh Long,
+    2026-FY, its files already ingested) when one new file arrives; the run's own seconds, twice, each with one new
+    file (the slower of the two counts), against `tonghop check` of one workbook measured by `fixed_costs`."""
+    sys.path.insert(0, str(ROOT / "include"))
+    from tonghop.local_airflow import LocalAirflow
+
+    sample, inbox = work / "sample", work / "inbox"
+    subprocess.run([str(BIN / "tonghop"), "sample", "--period", INGEST_PERIOD, "--unit", INGEST_PROVINCE, "--out",
+                    str(sample), "--seed", str(SEED), "--late-rate", "0"], check=True, capture_output=True,
+                   env={**os.environ, "TONGHOP_HOME": str(work / "sample-home")})
+    files = sorted((sample / INGEST_PERIOD).rglob("*.xlsx"))
+
+    def arrive(path: Path) -> None:
+        target = inbox / path.relative_to(sample)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)  # with its received time (mtime), inside the period's window
+
+    for path in files[:-2]:
+        arrive(path)
+    airflow = LocalAirflow(home=work / "airflow", port=18900 + os.getpid() % 50, password="bench",
+                           extra_env={"TONGHOP_HOME": str(work), "TONGHOP_INBOX": str(inbox),
+                                      "TONGHOP_SCOPE": INGEST_PROVINCE, "TONGHOP_OUTPUT": str(work / "out")})
+    airflow.start()
+
+    def settled() -> None:
+        deadline = time.monotonic() + 600
+        while any(r["state"] in ("queued", "running")
+                  for r in airflow.api("GET", "/api/v2/dags/tonghop_ingest/dagRuns")["dag_runs"]):
+            if time.monotonic() > deadline:
+                raise TimeoutError("tonghop_ingest runs did not settle in 10 minutes")
+            time.sleep(1)
+
+    def run_at(moment: str) -> dict:
+        run_id = airflow.api("POST", "/api/v2/dags/tonghop_ingest/dagRuns",
+                             {"logical_date": moment, "conf": {}})["dag_run_id"]
+        settled()
+        run = airflow.api("GET", f"/api/v2/dags/tonghop_ingest/dagRuns/{run_id}")
+        tasks = airflow.api("GET", f"/api/v2/dags/tonghop_ingest/dagRuns/{run_id}/taskInstances")["task_instances"]
+        seconds = (dt.datetime.fromisoformat(run["end_date"]) - dt.datetime.fromisoformat(run["start_date"]))
+        return {"state": run["state"], "seconds": round(seconds.total_seconds(), 1),
+                "tasks": {t["task_id"]: round(t["duration"] or 0.0, 1) for t in tasks}}
+
+    try:
+        airflow.wait_healthy(300)
+        deadline = time.monotonic() + 300
+        while "tonghop_ingest" not in {d["dag_id"] for d in airflow.api("GET", "/api/v2/dags")["dags"]}:
+            if time.monotonic() > deadline:
+                raise TimeoutError("DAGs not parsed")
+            time.sleep(3)
+        airflow.api("PATCH", "/api/v2/dags/tonghop_ingest", {"is_paused": False})
+        time.sleep(5)  # unpaused, the latest tick may start: let it end
+        settled()
+        # Inside the period's window: the province's files so far (warm-up), then one new file, twice.
+        run_at(f"{INGEST_MOMENT}T01:00:00+07:00")
+        runs = []
+        for n, minute in ((1, "05"), (2, "10")):
+            arrive(files[-n])
+            runs.append(run_at(f"{INGEST_MOMENT}T01:{minute}:00+07:00"))
+        states = {r["state"] for r in runs}
+        return {"state": "success" if states == {"success"} else "failed", "runs": runs,
+                "seconds": max(r["seconds"] for r in runs), "province": INGEST_PROVINCE, "files": len(files)}
+    finally:
+        airflow.stop()
+
+
 def run_celery(inbox: Path, work: Path) -> dict:
     """The national period through the compose stack's deployment run on this machine (tonghop.celery_deployment:
     CeleryExecutor, two workers that share no disk, inbox and outputs on S3, warehouse on PostgreSQL). The inbox is
@@ -464,6 +533,11 @@ def main() -> int:
         in_process = next((r for r in results if r["size"] == "national" and r["backend"] == "sqlite"), None)
         if in_process:
             dag["ratio_to_in_process"] = round(dag["seconds"] / in_process["seconds"], 2)
+        log("tonghop_ingest under airflow standalone, one new file …")
+        work = Path(tempfile.mkdtemp(prefix="tonghop-bench-ingest-"))
+        dag["ingest_one_file"] = ingest = run_ingest_one_file(work)
+        shutil.rmtree(work, ignore_errors=True)
+        ingest["ratio_to_check"] = round(ingest["seconds"] / fixed["check"], 2)
 
     celery = None
     if args.celery:
@@ -514,6 +588,13 @@ def main() -> int:
         print(f"\nDAG chain, national, airflow standalone (SQLite): tonghop_period {dag['state']} in "
               f"{dag['seconds']} s{ratio} ({dag['mapped_ingest_tasks']} mapped ingestion tasks); with the "
               f"tonghop_reports runs it triggered: {dag['with_reports_seconds']} s")
+    if dag and "ingest_one_file" in dag:
+        ingest = dag["ingest_one_file"]
+        print(f"\ntonghop_ingest, airflow standalone, one new file (province {ingest['province']}, "
+              f"{ingest['files']} files): {ingest['state']} in {ingest['seconds']} s = {ingest['ratio_to_check']}× "
+              f"`tonghop check` of one workbook ({fixed['check']} s); runs: "
+              + "; ".join(f"{r['seconds']} s ({', '.join(f'{k} {v}' for k, v in r['tasks'].items())})"
+                          for r in ingest["runs"]))
     if celery:
         compared = {"ratio_to_in_process": "the in-process run on PostgreSQL",
                     "ratio_to_standalone": "the standalone chain"}
