@@ -441,6 +441,15 @@ def _period_through_dags(airflow: Any) -> dict:
             "mapped_ingest_tasks": mapped}
 
 
+def in_scratch(name: str, run: Any, *args: Any) -> dict:
+    """`run(*args, work)` in a scratch folder of its own, removed afterwards."""
+    work = Path(tempfile.mkdtemp(prefix=f"tonghop-bench-{name}-"))
+    try:
+        return run(*args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="province,ten,national")
@@ -524,29 +533,24 @@ def main() -> int:
             row["bound_seconds"] = round(fixed["imports"] + 1.5 * per_report * row["reports"], 2)
             row["ratio_to_bound"] = round(row["seconds"] / row["bound_seconds"], 2)
 
+    def national_run(backend: str) -> dict | None:
+        return next((r for r in results if r["size"] == "national" and r["backend"] == backend), None)
+
     dag = None
     if args.dag:
         log("national DAG chain under airflow standalone …")
-        work = Path(tempfile.mkdtemp(prefix="tonghop-bench-dag-"))
-        dag = run_dag_chain(national, work)
-        shutil.rmtree(work, ignore_errors=True)
-        in_process = next((r for r in results if r["size"] == "national" and r["backend"] == "sqlite"), None)
-        if in_process:
+        dag = in_scratch("dag", run_dag_chain, national)
+        if in_process := national_run("sqlite"):
             dag["ratio_to_in_process"] = round(dag["seconds"] / in_process["seconds"], 2)
         log("tonghop_ingest under airflow standalone, one new file …")
-        work = Path(tempfile.mkdtemp(prefix="tonghop-bench-ingest-"))
-        dag["ingest_one_file"] = ingest = run_ingest_one_file(work)
-        shutil.rmtree(work, ignore_errors=True)
+        dag["ingest_one_file"] = ingest = in_scratch("ingest", run_ingest_one_file)
         ingest["ratio_to_check"] = round(ingest["seconds"] / fixed["check"], 2)
 
     celery = None
     if args.celery:
         log("national DAG chain on CeleryExecutor (two workers, S3 inbox and outputs, PostgreSQL warehouse) …")
-        work = Path(tempfile.mkdtemp(prefix="tonghop-bench-celery-"))
-        celery = run_celery(national, work)
-        shutil.rmtree(work, ignore_errors=True)
-        in_process = next((r for r in results if r["size"] == "national" and r["backend"] == "postgresql"), None)
-        if in_process:
+        celery = in_scratch("celery", run_celery, national)
+        if in_process := national_run("postgresql"):
             celery["ratio_to_in_process"] = round(celery["seconds"] / in_process["seconds"], 2)
         if dag:
             celery["ratio_to_standalone"] = round(celery["seconds"] / dag["seconds"], 2)
