@@ -20,6 +20,7 @@ from tonghop.config import Settings
 from tonghop.editions import EditionError
 from tonghop.hierarchy import Hierarchy
 from tonghop.numbers import fmt
+from tonghop.startup import CHECK_LIBRARIES, PERIOD_LIBRARIES, REPORT_LIBRARIES, import_paused
 from tonghop.storage import S3Inbox, is_s3
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -474,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--received-at", help="ISO time of receipt for the open-period check (default: the deadline)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--annotate", metavar="DIR", help="write a copy of each workbook with findings, cells marked")
-    p.set_defaults(func=cmd_check)
+    p.set_defaults(func=cmd_check, libraries=CHECK_LIBRARIES)
 
     p = sub.add_parser("run", help="process a whole period in-process (no scheduler); e-mails when smtp_default "
                                     "is configured")
@@ -488,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the consolidated workbooks and charts (the tonghop_reports DAG's work)")
     p.add_argument("--at", help="ISO time the run stands for, as a DAG run's logical date does: the e-mails due "
                                 "then are sent (default: now)")
-    p.set_defaults(func=cmd_run)
+    p.set_defaults(func=cmd_run, libraries=PERIOD_LIBRARIES)
 
     p = sub.add_parser("import", help="load a past period's files with the times they really arrived "
                                        "(recorded as imported, with who and why)")
@@ -503,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inbox", help="folder or s3://bucket/prefix (S3 through the aws_default connection)")
     p.add_argument("--output", help="folder or s3://bucket/prefix for annotated workbooks, Data Docs, summaries")
     p.add_argument("--warehouse", help="SQLAlchemy URL")
-    p.set_defaults(func=cmd_import)
+    p.set_defaults(func=cmd_import, libraries=PERIOD_LIBRARIES)
 
     p = sub.add_parser("warehouse", help="schema migrations, the BI role, the data dictionary")
     p.add_argument("action", choices=("migrate", "grant-bi", "dictionary"))
@@ -520,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "png: the charts into the folder --out DIR")
     p.add_argument("--out", help="file (xlsx) or folder (png) to write")
     p.add_argument("--warehouse", help="SQLAlchemy URL")
-    p.set_defaults(func=cmd_report)
+    p.set_defaults(func=cmd_report, libraries=REPORT_LIBRARIES)
     return parser
 
 
@@ -531,6 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler.setFormatter(_PlainFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
     logging.getLogger("tonghop").setLevel(level)  # Airflow's imports configure the root logger at INFO
+    import_paused(getattr(args, "libraries", ()))  # what the command will import, before it starts
     try:
         return args.func(args)
     except (UsageError, EditionError) as exc:

@@ -7,7 +7,7 @@ import contextlib
 import datetime as dt
 import functools
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -98,8 +98,15 @@ class PeriodContext:
         return load_correspondence(spec.source, spec.old, spec.new)
 
     @functools.cached_property
-    def retired(self) -> dict[str, RetiredUnit]:
-        """Commune codes of the previous map that are gone from this period's map, with what they became."""
+    def retired(self) -> Mapping[str, RetiredUnit]:
+        """Commune codes of the previous map that are gone from this period's map, with what they became.
+
+        Built on the first lookup: validation looks up only codes this map does not know, so a batch of valid
+        reports (a one-file check, most ingest batches) never loads the previous map and the correspondence
+        (0.3 s, a fifth of what a one-file check costs beyond its imports)."""
+        return _OnFirstLookup(self._retired_units)
+
+    def _retired_units(self) -> dict[str, RetiredUnit]:
         if self.correspondence is None:
             return {}
         old = self.settings.editions.hierarchy(self.correspondence.old_edition)
@@ -133,3 +140,23 @@ def run_directory(period_id: str, run_id: str | None = None) -> str:
     run_id = run_id or dt.datetime.now(dt.UTC).strftime("cli-%Y%m%dT%H%M%SZ")
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
     return f"{period_id}/runs/{safe}"
+
+
+class _OnFirstLookup(Mapping[str, Any]):
+    """A mapping computed by `build` when it is first read."""
+
+    def __init__(self, build: Callable[[], Mapping[str, Any]]) -> None:
+        self._build = build
+
+    @functools.cached_property
+    def _items(self) -> Mapping[str, Any]:
+        return self._build()
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)

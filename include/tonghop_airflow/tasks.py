@@ -22,18 +22,22 @@ def run_moment(logical_date: dt.datetime | None, dag_run: Any) -> dt.datetime:
 
 
 def _context(period_id: str) -> Any:
+    """The period's context, once the libraries a period's stages use are imported (collector paused: a task
+    process imports them afresh, and this takes a third off that)."""
     from tonghop.config import Settings
     from tonghop.period import PeriodContext
+    from tonghop.startup import PERIOD_LIBRARIES, import_paused
 
+    import_paused(PERIOD_LIBRARIES)
     return PeriodContext.open(Settings.from_env(), period_id)
 
 
 @task(max_active_tis_per_dagrun=4)
 def ingest_batch(period_id: str, batch: str, run_id: str | None = None, params: dict | None = None) -> dict:
     """Record, read, validate and store the new files of one province batch (all of them with `reprocess`)."""
+    ctx = _context(period_id)  # first: it imports what the stage needs
     from tonghop.ingest import ingest_batch as ingest
 
-    ctx = _context(period_id)
     try:
         return ingest(ctx, batch, run_id=run_id, reprocess=bool((params or {}).get("reprocess")))
     finally:
@@ -45,11 +49,11 @@ def ingest_batch(period_id: str, batch: str, run_id: str | None = None, params: 
 def consolidate(period_id: str, batch_summaries: list[dict] | None = None, run_id: str | None = None,
                 logical_date: dt.datetime | None = None, dag_run: Any = None, outlet_events: Any = None) -> dict:
     """Roll up and publish the period; the asset event names the period for tonghop_reports."""
-    from tonghop.consolidate import consolidate as publish
-
     for summary in batch_summaries or []:
         log.info("batch %(batch)s: %(new)s new files, %(accepted)s accepted, %(rejected)s rejected", summary)
     ctx = _context(period_id)
+    from tonghop.consolidate import consolidate as publish
+
     try:
         summary = publish(ctx, run_id=run_id, now=run_moment(logical_date, dag_run))
     finally:
@@ -61,9 +65,9 @@ def consolidate(period_id: str, batch_summaries: list[dict] | None = None, run_i
 @task
 def notify(period_id: str, logical_date: dt.datetime | None = None, dag_run: Any = None) -> dict:
     """The e-mails the period owes at the run's moment, each sent once."""
+    ctx = _context(period_id)
     from tonghop.notify import notify as send
 
-    ctx = _context(period_id)
     try:
         return send(ctx, run_moment(logical_date, dag_run))
     finally:
@@ -73,9 +77,9 @@ def notify(period_id: str, logical_date: dt.datetime | None = None, dag_run: Any
 @task(map_index_template="{{ task.op_kwargs['period_id'] }}")
 def write_reports(period_id: str) -> list[str]:
     """The officers' files of a consolidated period: summaries, consolidated workbooks, charts."""
+    ctx = _context(period_id)
     from tonghop.officer_files import publish_reports
 
-    ctx = _context(period_id)
     try:
         return publish_reports(ctx)
     finally:
