@@ -1,8 +1,10 @@
 """The compose stack's CeleryExecutor deployment run on this machine (tonghop.celery_deployment): PostgreSQL for
 Airflow's metadata, the Celery results and the warehouse, Redis as the broker, moto's S3 server for the inbox,
-outputs and task logs, a loopback SMTP server, and two Celery workers that share no disk. One worker is killed
-(SIGKILL) in the middle of the province's ingestion batch: the task is retried on the other, and the ledger,
-published figures and e-mails end as an undisturbed in-process run of the same inbox leaves them."""
+outputs and task logs, a loopback SMTP server, two Celery workers for the heavy queue and one for the default
+queue, sharing no disk. One heavy worker is killed (SIGKILL) in the middle of the province's ingestion batch and
+the scheduler is killed and started again while the batch has to be retried: the task is retried on the other
+heavy worker, and the ledger, published figures and e-mails end as an undisturbed in-process run of the same inbox
+leaves them."""
 
 from __future__ import annotations
 
@@ -80,7 +82,7 @@ def _task_instances(deployment: CeleryDeployment, run_id: str) -> list[dict]:
         "task_instances"]
 
 
-def test_a_province_period_on_two_celery_workers_survives_a_killed_worker(tmp_path, hierarchy, period):
+def test_a_province_period_on_celery_workers_survives_a_killed_worker_and_scheduler(tmp_path, hierarchy, period):
     _require_services()
     communes = hierarchy.reporting_units(PROVINCE)
     contacts = tmp_path / "contacts.csv"
@@ -93,8 +95,10 @@ def test_a_province_period_on_two_celery_workers_survives_a_killed_worker(tmp_pa
         "TONGHOP_CALENDAR": str(_calendar_up_to(tmp_path / "calendar.yaml", period)),
         # `tonghop sample` stands for the upload channel, which writes each file's `received-at` itself.
         "TONGHOP_TRUST_RECEIVED_AT": "true",
-        # Found dead within half a minute instead of five (the compose default).
+        # Found dead within half a minute instead of five (the compose default). A restarted scheduler looks only
+        # at the tasks it adopted from the one before, which it does every orphaned_tasks_check_interval (300 s).
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+        "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "30",
     })
     tonghop = str(Path(sys.executable).with_name("tonghop"))
     try:
@@ -139,6 +143,10 @@ def test_a_province_period_on_two_celery_workers_survives_a_killed_worker(tmp_pa
         deployment.processes[victim].kill()  # the worker and all it runs, as when its container dies
         ledger.dispose()
         survivor = ({"worker-1", "worker-2"} - {victim}).pop()
+        # The scheduler dies too before it has noticed (a host restart, a redeploy) and comes back.
+        time.sleep(5)
+        deployment.processes["scheduler"].kill()
+        deployment.processes["scheduler"].start()
 
         def finished() -> dict | None:
             run = airflow.api("GET", f"/api/v2/dags/tonghop_period/dagRuns/{run_id}")
@@ -149,11 +157,16 @@ def test_a_province_period_on_two_celery_workers_survives_a_killed_worker(tmp_pa
         tis = {(t["task_id"], t["map_index"]): t for t in _task_instances(deployment, run_id)}
         batch = next(t for (task, _), t in tis.items() if task == "ingest_batch")
         assert batch["try_number"] >= 2 and batch["hostname"] == survivor, batch
-        assert {t["hostname"] for t in tis.values()} <= {"worker-1", "worker-2"}
+        # Reading and rolling up ran on the heavy queue's workers, everything else on the light one.
+        heavy = {"ingest_batch", "consolidate"}
+        assert {(t["task_id"] in heavy, t["queue"], t["hostname"] in {"worker-1", "worker-2"})
+                for t in tis.values()} == {(True, "heavy", True), (False, "default", False)}, tis
+        assert {t["hostname"] for t in tis.values() if t["task_id"] not in heavy} == {"light-1"}
 
         # Every task's log is read from S3 through the REST API once no worker that wrote one is left.
-        deployment.processes[survivor].signal(signal.SIGTERM)
-        deployment.processes[survivor].popen.wait(60)
+        for name in (survivor, "light-1"):
+            deployment.processes[name].signal(signal.SIGTERM)
+            deployment.processes[name].popen.wait(60)
         for t in tis.values():
             if t["state"] != "success":
                 continue

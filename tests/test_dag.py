@@ -45,6 +45,31 @@ def test_every_dag_imports_and_is_documented(monkeypatch):
             assert task.owner == "tonghop", (dag_id, task.task_id)
 
 
+def test_heavy_tasks_go_to_the_queue_only_the_heavy_workers_serve():
+    """Reading, validating and rolling up go to the `heavy` queue, everything else (planning, e-mails, officers'
+    files) to the default queue; the compose stack's workers serve exactly those (tests/test_celery runs them)."""
+    import shlex
+
+    import yaml
+    from airflow.configuration import conf
+
+    from tonghop_airflow.defaults import HEAVY_QUEUE
+
+    queues = {(dag_id, t.task_id): t.queue for dag_id, dag in _dagbag().dags.items() for t in dag.tasks}
+    default = conf.get("operators", "default_queue")
+    heavy = {k for k, q in queues.items() if q == HEAVY_QUEUE}
+    assert {task for _, task in heavy} == {"ingest_batch", "consolidate"}
+    assert {("tonghop_period", "ingest_batch"), ("tonghop_ingest", "consolidate")} <= heavy
+    assert {q for k, q in queues.items() if k not in heavy} == {default}
+    services = yaml.safe_load((ROOT / "docker-compose.yaml").read_text(encoding="utf-8"))["services"]
+
+    def served(service: str) -> str:
+        argv = shlex.split(services[service]["command"])
+        return argv[argv.index("--queues") + 1]
+
+    assert (served("airflow-worker"), served("airflow-worker-light")) == (HEAVY_QUEUE, default)
+
+
 def test_period_dag_is_scheduled_the_day_after_each_commune_deadline():
     """Next scheduled run after the H1 consolidation is 11/11 07:00 Hanoi time (00:00 UTC)."""
     import datetime as dt

@@ -11,7 +11,7 @@ from tests.conftest import ROOT
 
 COMPOSE = ROOT / "docker-compose.yaml"
 AIRFLOW_SERVICES = {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-                    "airflow-triggerer", "airflow-worker"}
+                    "airflow-triggerer", "airflow-worker", "airflow-worker-light"}
 
 
 def _compose() -> dict:
@@ -24,7 +24,8 @@ def test_compose_is_the_standard_celery_stack():
     commands = {name: services[name].get("command") for name in AIRFLOW_SERVICES - {"airflow-init"}}
     assert commands == {"airflow-apiserver": "api-server", "airflow-scheduler": "scheduler",
                         "airflow-dag-processor": "dag-processor", "airflow-triggerer": "triggerer",
-                        "airflow-worker": "celery worker"}
+                        "airflow-worker": "celery worker --queues heavy",
+                        "airflow-worker-light": "celery worker --queues default --concurrency 2"}
     for name, service in services.items():
         if name not in ("airflow-init", "minio-init"):
             assert "healthcheck" in service, name
@@ -38,8 +39,8 @@ def test_compose_is_the_standard_celery_stack():
 def test_airflow_services_share_one_config_anchor():
     text = COMPOSE.read_text(encoding="utf-8")
     for name in AIRFLOW_SERVICES:
-        block = text.split(f"\n  {name}:\n", 1)[1].split("\n  ", 1)[0]
-        assert block.strip().startswith("<<: *airflow-common"), name
+        block = re.split(rf"\n  {name}:( &[\w-]+)?\n", text, maxsplit=1)[2].split("\n  ", 1)[0]
+        assert block.strip().startswith(("<<: *airflow-common", "<<: *airflow-worker")), name
     services = _compose()["services"]
     reference = services["airflow-scheduler"]["environment"]
     for name in AIRFLOW_SERVICES:

@@ -1,6 +1,6 @@
 """The docker-compose deployment's Airflow — CeleryExecutor with api-server, scheduler, dag-processor, triggerer
-and several Celery workers — run as plain processes on this machine, without Docker: for the Celery end-to-end
-test and the benchmark.
+and Celery workers of both kinds (the heavy queue's and the default queue's) — run as plain processes on this
+machine, without Docker: for the Celery end-to-end test and the benchmark.
 
 Its environment is the compose file's own (the Airflow services' `environment`), interpolated as `docker compose`
 does, with each compose service resolved to where it runs here: `postgres` → this machine's PostgreSQL
@@ -9,7 +9,7 @@ server, `airflow-apiserver` → this api-server's port. The commands are the com
 process has its own working directory, AIRFLOW_HOME, TONGHOP_HOME and temp folder, as a container would: the
 workers share no disk with each other or with the scheduler, and task logs live in S3 (remote logging).
 
-    python -m tonghop.celery_deployment up   # start with two workers, print the URL and the login
+    python -m tonghop.celery_deployment up   # start with two heavy workers and a light one, print the URL and login
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yaml"
 IMAGE_HOME = "/opt/airflow"  # the image's AIRFLOW_HOME (Dockerfile): each container's own disk
 SERVICES = {"airflow-apiserver": "api-server", "airflow-scheduler": "scheduler",
             "airflow-dag-processor": "dag-processor", "airflow-triggerer": "triggerer"}
-WORKER_SERVICE = "airflow-worker"
+WORKER_SERVICE = "airflow-worker"  # the heavy queue's workers: worker-1, worker-2 …
+LIGHT_WORKER_SERVICE = "airflow-worker-light"  # the default queue's: light-1 …
 S3_USER, S3_SECRET = "tonghop-local", "tonghop-local-secret"  # moto accepts any; MinIO's root user in compose
 
 # Compose's interpolation: $$, ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, $VAR.
@@ -176,8 +177,9 @@ class CeleryDeployment:
 
     root: Path
     smtp: tuple[str, int]
-    workers: int = 2
+    workers: int = 2  # serving the heavy queue (ingest_batch, consolidate)
     worker_concurrency: int = 2
+    light_workers: int = 1  # serving the default queue (everything else), as the compose file's command says
     postgres: str = "127.0.0.1:5432"
     postgres_user: str = "postgres"
     redis: str = "127.0.0.1:6379"
@@ -251,12 +253,13 @@ class CeleryDeployment:
         plan: list[tuple[str, str, list[str], dict[str, str]]] = []
         for service, name in SERVICES.items():
             plan.append((name, service, [airflow, *str(compose_services()[service]["command"]).split()], {}))
-        for n in range(1, self.workers + 1):
-            port = _free_port()
-            plan.append((f"worker-{n}", WORKER_SERVICE,
-                         [airflow, *str(compose_services()[WORKER_SERVICE]["command"]).split(),
-                          "--celery-hostname", f"worker-{n}@%h", "--concurrency", str(self.worker_concurrency)],
-                         {"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(port)}))
+        workers = [(f"worker-{n}", WORKER_SERVICE, ["--concurrency", str(self.worker_concurrency)])
+                   for n in range(1, self.workers + 1)]
+        workers += [(f"light-{n}", LIGHT_WORKER_SERVICE, []) for n in range(1, self.light_workers + 1)]
+        for name, service, own in workers:
+            plan.append((name, service, [airflow, *str(compose_services()[service]["command"]).split(),
+                                         "--celery-hostname", f"{name}@%h", *own],
+                         {"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port())}))
         for name, service, argv, own in plan:
             home = self.root / name
             (home / "tmp").mkdir(parents=True, exist_ok=True)
@@ -395,7 +398,8 @@ def main() -> int:
     try:
         deployment.start()
         deployment.wait_healthy()
-        print(f"Airflow (CeleryExecutor, {deployment.workers} workers) is up: {deployment.airflow.url} "
+        print(f"Airflow (CeleryExecutor, {deployment.workers} heavy and {deployment.light_workers} light workers) "
+              f"is up: {deployment.airflow.url} "
               f"(login: {USER} / {deployment.password}); S3 at {deployment.s3_endpoint}, bucket "
               f"{deployment.bucket}; logs under {root}")
         print("Press Ctrl+C to stop.")

@@ -12,6 +12,7 @@ from typing import Any
 from airflow.sdk import task
 
 from tonghop_airflow.assets import CONSOLIDATED, PERIOD_KEY
+from tonghop_airflow.defaults import HEAVY_QUEUE
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def _context(period_id: str) -> Any:
     return PeriodContext.open(Settings.from_env(), period_id)
 
 
-@task(max_active_tis_per_dagrun=4)
+@task(max_active_tis_per_dagrun=4, queue=HEAVY_QUEUE)
 def ingest_batch(period_id: str, batch: str, run_id: str | None = None, params: dict | None = None) -> dict:
     """Record, read, validate and store the new files of one province batch (all of them with `reprocess`)."""
     ctx = _context(period_id)  # first: it imports what the stage needs
@@ -45,7 +46,7 @@ def ingest_batch(period_id: str, batch: str, run_id: str | None = None, params: 
 
 
 # Runs after the batches even when there are none (mapping over an empty list skips the mapped task).
-@task(outlets=[CONSOLIDATED], trigger_rule="none_failed")
+@task(outlets=[CONSOLIDATED], trigger_rule="none_failed", queue=HEAVY_QUEUE)
 def consolidate(period_id: str, batch_summaries: list[dict] | None = None, run_id: str | None = None,
                 logical_date: dt.datetime | None = None, dag_run: Any = None, outlet_events: Any = None) -> dict:
     """Roll up and publish the period; the asset event names the period for tonghop_reports."""
