@@ -49,43 +49,32 @@ PER_PERIOD = "{{ task.op_kwargs['period_id'] }}"
 def tonghop_ingest() -> None:
     @task
     def open_periods(logical_date: dt.datetime | None = None, dag_run: object = None) -> list[str]:
-        from tonghop.sign_off import awaiting_consolidation
-        from tonghop.warehouse import Warehouse
+        from tonghop.schedule import periods_to_ingest
 
-        now, settings = run_moment(logical_date, dag_run), Settings.from_env()
-        with Warehouse(settings.warehouse) as warehouse:
-            decided = awaiting_consolidation(warehouse)
-        return sorted({p.id for p in load_calendar(settings.calendar_path).open_at(now)} | set(decided))
+        return periods_to_ingest(Settings.from_env(), run_moment(logical_date, dag_run))
+
+    # Not downstream of open_periods: both start the run at once, and the batches are on its critical path.
+    @task
+    def new_batches(logical_date: dt.datetime | None = None, dag_run: object = None) -> list[dict]:
+        from tonghop.schedule import batches_to_ingest
+
+        return batches_to_ingest(Settings.from_env(), run_moment(logical_date, dag_run))
 
     @task
-    def new_batches(periods: list[str]) -> list[dict]:
-        from tonghop.ingest import list_batches
-        from tonghop.period import PeriodContext
-
-        settings, batches = Settings.from_env(), []
-        for period_id in periods:
-            ctx = PeriodContext.open(settings, period_id)
-            try:
-                batches += [{"period_id": period_id, "batch": b} for b in list_batches(ctx)]
-            finally:
-                ctx.close()
-        return batches
-
-    @task
-    def changed_periods(batches: list[dict], periods: list[str]) -> list[str]:
+    def changed_periods(batches: list[dict]) -> list[str]:
         from tonghop.sign_off import awaiting_consolidation
         from tonghop.warehouse import Warehouse
 
         with Warehouse(Settings.from_env().warehouse) as warehouse:
-            decided = set(awaiting_consolidation(warehouse)) & set(periods)
+            decided = set(awaiting_consolidation(warehouse))
         return sorted({b["period_id"] for b in batches} | decided)
 
     periods = open_periods()
-    batches = new_batches(periods)
+    batches = new_batches()
     ingested = ingest_batch.override(
         map_index_template="{{ task.op_kwargs['period_id'] }}/{{ task.op_kwargs['batch'] }}").expand_kwargs(batches)
     consolidated = consolidate.override(map_index_template=PER_PERIOD).expand(
-        period_id=changed_periods(batches, periods))
+        period_id=changed_periods(batches))
     send = notify.override(trigger_rule="none_failed", map_index_template=PER_PERIOD)
     ingested >> consolidated >> send.expand(period_id=periods)
 

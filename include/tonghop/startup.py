@@ -39,5 +39,5 @@ def import_paused(modules: Iterable[str]) -> None:
 
 # What a command or task imports (directly or in the functions it calls), to import before it starts.
 CHECK_LIBRARIES = ("great_expectations", "pandas", "python_calamine", "tonghop.workbook_check")
-PERIOD_LIBRARIES = (*CHECK_LIBRARIES, "sqlalchemy", "openpyxl", "tonghop.pipeline")  # ingest, consolidate, notify
+PERIOD_LIBRARIES = (*CHECK_LIBRARIES, "sqlalchemy", "openpyxl", "tonghop.pipeline")  # `run`, `import`
 REPORT_LIBRARIES = ("pandas", "sqlalchemy", "tonghop.summary", "tonghop.warehouse")

@@ -22,21 +22,21 @@ def run_moment(logical_date: dt.datetime | None, dag_run: Any) -> dt.datetime:
     return logical_date or dag_run.run_after
 
 
-def _context(period_id: str) -> Any:
-    """The period's context, once the libraries a period's stages use are imported (collector paused: a task
-    process imports them afresh, and this takes a third off that)."""
+def _context(period_id: str, *modules: str) -> Any:
+    """The period's context, once the `modules` a stage uses are imported with the collector paused: a task process
+    imports them afresh, and this takes a third off that (tonghop.startup)."""
     from tonghop.config import Settings
     from tonghop.period import PeriodContext
-    from tonghop.startup import PERIOD_LIBRARIES, import_paused
+    from tonghop.startup import import_paused
 
-    import_paused(PERIOD_LIBRARIES)
+    import_paused(modules)
     return PeriodContext.open(Settings.from_env(), period_id)
 
 
 @task(max_active_tis_per_dagrun=4, queue=HEAVY_QUEUE)
 def ingest_batch(period_id: str, batch: str, run_id: str | None = None, params: dict | None = None) -> dict:
     """Record, read, validate and store the new files of one province batch (all of them with `reprocess`)."""
-    ctx = _context(period_id)  # first: it imports what the stage needs
+    ctx = _context(period_id, "great_expectations", "tonghop.ingest")  # first: it imports the stage's libraries
     from tonghop.ingest import ingest_batch as ingest
 
     try:
@@ -52,7 +52,7 @@ def consolidate(period_id: str, batch_summaries: list[dict] | None = None, run_i
     """Roll up and publish the period; the asset event names the period for tonghop_reports."""
     for summary in batch_summaries or []:
         log.info("batch %(batch)s: %(new)s new files, %(accepted)s accepted, %(rejected)s rejected", summary)
-    ctx = _context(period_id)
+    ctx = _context(period_id, "great_expectations", "tonghop.consolidate")  # first: it imports the stage's libraries
     from tonghop.consolidate import consolidate as publish
 
     try:
@@ -66,7 +66,7 @@ def consolidate(period_id: str, batch_summaries: list[dict] | None = None, run_i
 @task
 def notify(period_id: str, logical_date: dt.datetime | None = None, dag_run: Any = None) -> dict:
     """The e-mails the period owes at the run's moment, each sent once."""
-    ctx = _context(period_id)
+    ctx = _context(period_id, "tonghop.notify")  # first: it imports the stage's libraries
     from tonghop.notify import notify as send
 
     try:
@@ -78,7 +78,7 @@ def notify(period_id: str, logical_date: dt.datetime | None = None, dag_run: Any
 @task(map_index_template="{{ task.op_kwargs['period_id'] }}")
 def write_reports(period_id: str) -> list[str]:
     """The officers' files of a consolidated period: summaries, consolidated workbooks, charts."""
-    ctx = _context(period_id)
+    ctx = _context(period_id, "tonghop.officer_files")  # first: it imports the stage's libraries
     from tonghop.officer_files import publish_reports
 
     try:
