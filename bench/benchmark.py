@@ -395,6 +395,83 @@ def run_celery(inbox: Path, work: Path) -> dict:
         deployment.stop()
 
 
+# A deadline night: 3,000 files in 30 minutes, tonghop_ingest every 5 minutes (its default cron) on the evening
+# of the FY deadline day; the files are drawn from the whole national inbox, as they arrive from everywhere.
+NIGHT_FILES, NIGHT_WAVES, NIGHT_INTERVAL = 3000, 6, dt.timedelta(minutes=5)
+NIGHT_START = dt.datetime(2024, 11, 10, 18, 0, tzinfo=dt.timezone(dt.timedelta(hours=7)))
+NIGHT_BATCH_FILES = (1500, 125)  # the default, and about 4 batches per wave: one per heavy slot
+
+
+def run_deadline_night(inbox: Path, batch_files: int, work: Path) -> dict:
+    """A deadline night on the Celery deployment (two heavy workers × 2 slots, a light worker, S3, PostgreSQL):
+    NIGHT_FILES files arrive in NIGHT_WAVES waves, each wave's files with received times in the 5 minutes before
+    its tonghop_ingest run. The night is compressed: each run is triggered for its moment (logical date) as soon as
+    the one before ended. tonghop_ingest keeps up when every run ends within the interval between two runs."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    sys.path.insert(0, str(ROOT / "include"))
+    from tonghop.celery_deployment import CeleryDeployment
+    from tonghop.storage import S3Inbox
+
+    files = sorted(p for p in (inbox / PERIOD).rglob("*.xlsx"))
+    rng = random.Random(SEED)
+    chosen = rng.sample(files, NIGHT_FILES)
+    per_wave = NIGHT_FILES // NIGHT_WAVES
+    deployment = CeleryDeployment(root=work / "celery", smtp=("127.0.0.1", 9), extra_env={
+        "TONGHOP_TRUST_RECEIVED_AT": "true", "TONGHOP_BATCH_FILES": str(batch_files)})
+    deployment.start()
+    try:
+        target = S3Inbox(f"s3://{deployment.bucket}/inbox", client=deployment.s3_client())
+        deployment.wait_healthy(300)
+        airflow = deployment.airflow
+        deadline = time.monotonic() + 300
+        while "tonghop_ingest" not in {d["dag_id"] for d in airflow.api("GET", "/api/v2/dags")["dags"]}:
+            if time.monotonic() > deadline:
+                raise TimeoutError("DAGs not parsed")
+            time.sleep(3)
+        airflow.api("PATCH", "/api/v2/dags/tonghop_ingest", {"is_paused": False})
+        runs = []
+        for wave in range(NIGHT_WAVES):
+            moment = NIGHT_START + wave * NIGHT_INTERVAL
+            arriving = chosen[wave * per_wave:(wave + 1) * per_wave]
+
+            def upload(path: Path, moment: dt.datetime = moment) -> None:
+                received = moment - NIGHT_INTERVAL * rng.random()
+                target.put(path.relative_to(inbox).as_posix(), path.read_bytes(), received)
+
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(upload, arriving))
+            run_id = airflow.api("POST", "/api/v2/dags/tonghop_ingest/dagRuns",
+                                 {"logical_date": moment.isoformat(), "conf": {}})["dag_run_id"]
+            limit = time.monotonic() + 1800
+            while (run := airflow.api("GET", f"/api/v2/dags/tonghop_ingest/dagRuns/{run_id}"))["state"] not in (
+                    "success", "failed"):
+                if time.monotonic() > limit:
+                    raise TimeoutError(f"the run for {moment} did not end in 30 minutes")
+                time.sleep(2)
+            tasks = airflow.api("GET", f"/api/v2/dags/tonghop_ingest/dagRuns/{run_id}/taskInstances")[
+                "task_instances"]
+            seconds = (dt.datetime.fromisoformat(run["end_date"])
+                       - dt.datetime.fromisoformat(run["start_date"])).total_seconds()
+            runs.append({"moment": moment.isoformat(), "files": len(arriving), "state": run["state"],
+                         "seconds": round(seconds, 1),
+                         "ingest_tasks": sum(1 for t in tasks if t["task_id"] == "ingest_batch"),
+                         "ingest_seconds": round(max((t["duration"] or 0.0 for t in tasks
+                                                      if t["task_id"] == "ingest_batch"), default=0.0), 1),
+                         "consolidate_seconds": round(sum(t["duration"] or 0.0 for t in tasks
+                                                          if t["task_id"] == "consolidate"), 1)})
+            log(f"night, batches of {batch_files}: run {wave + 1}/{NIGHT_WAVES}: {runs[-1]}")
+        slowest = max(r["seconds"] for r in runs)
+        return {"state": "success" if {r["state"] for r in runs} == {"success"} else "failed",
+                "batch_files": batch_files, "files": NIGHT_FILES, "runs": runs, "slowest_seconds": slowest,
+                "interval_seconds": NIGHT_INTERVAL.total_seconds(),
+                "ratio_to_interval": round(slowest / NIGHT_INTERVAL.total_seconds(), 2),
+                "workers": deployment.workers, "worker_concurrency": deployment.worker_concurrency}
+    finally:
+        deployment.stop()
+
+
 def _period_through_dags(airflow: Any) -> dict:
     """tonghop_period triggered for the benchmark's period on a running Airflow, and the tonghop_reports runs its
     consolidation triggered: the period run's seconds, and until its reports runs finished."""
@@ -461,6 +538,9 @@ def main() -> int:
     parser.add_argument("--dag", action="store_true", help="also run the national DAG chain under standalone")
     parser.add_argument("--celery", action="store_true",
                         help="also run the national DAG chain on the CeleryExecutor deployment (two workers, S3)")
+    parser.add_argument("--night", action="store_true",
+                        help="also run a deadline night (3,000 files in 30 minutes) through tonghop_ingest on the "
+                             "CeleryExecutor deployment, with batches of 1,500 and of 125 files")
     parser.add_argument("--cache", default=str(ROOT / "var" / "bench"))
     parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "results"))
     parser.add_argument("--national", help="an existing national inbox to use instead of the cache (tests)")
@@ -559,6 +639,12 @@ def main() -> int:
         if dag:
             celery["ratio_to_standalone"] = round(celery["seconds"] / dag["seconds"], 2)
 
+    nights = []
+    if args.night:
+        for batch_files in NIGHT_BATCH_FILES:
+            log(f"a deadline night on CeleryExecutor, batches of {batch_files} files …")
+            nights.append(in_scratch("night", run_deadline_night, national, batch_files))
+
     print(f"\ntonghop benchmark — period {PERIOD}, {os.cpu_count()} CPU(s), naive baseline "
           f"{naive * 1000:.0f} ms/report (openpyxl + one GX run per file, {args.sample} files)\n")
     header = (f"{'size':<9}{'backend':<11}{'reports':>8}{'parse':>7}{'valid.':>7}{'record':>7}{'rollup':>7}"
@@ -614,9 +700,16 @@ def main() -> int:
               f"({celery['mapped_ingest_tasks']} mapped ingestion tasks); with the tonghop_reports runs: "
               f"{celery['with_reports_seconds']} s; province totals equal the generator's sums "
               f"({celery['province_totals_checked']} provinces)")
+    for night in nights:
+        print(f"\ndeadline night, CeleryExecutor ({night['workers']} heavy workers × {night['worker_concurrency']}), "
+              f"batches of {night['batch_files']} files: {night['files']} files in {len(night['runs'])} runs of "
+              f"tonghop_ingest, one every {night['interval_seconds']:.0f} s: {night['state']}; slowest run "
+              f"{night['slowest_seconds']} s = {night['ratio_to_interval']}× the interval; runs: "
+              + "; ".join(f"{r['seconds']} s ({r['ingest_tasks']} ingest tasks, longest {r['ingest_seconds']} s, "
+                          f"consolidate {r['consolidate_seconds']} s)" for r in night["runs"]))
     path = out / f"benchmark-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     doc = {"period": PERIOD, "cpus": os.cpu_count(), "naive_seconds_per_report": naive, "floor": floor,
-           "fixed_costs": fixed, "results": results, "dag_chain": dag, "celery": celery}
+           "fixed_costs": fixed, "results": results, "dag_chain": dag, "celery": celery, "nights": nights}
     path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
     print(f"\nJSON: {path}")
     return 0

@@ -16,13 +16,13 @@ INCLUDE = ROOT / "include"
 LAYERS = {
     "foundation": {"vocabulary", "yamlfile", "safety", "numbers", "spec", "calendar", "hierarchy", "inbox", "contacts",
                    "targets", "isolation", "findings", "config", "editions", "correspondence", "offices",
-                   "officers"},
+                   "officers", "startup"},
     "model and storage": {"schema", "ledger", "storage", "warehouse", "parse", "template", "annotate", "mailer",
                           "rollup", "validate", "dictionary", "synth", "outliers", "sign_off"},
     "read side and readers": {"published", "summary", "charts", "officer_workbook", "reader", "review"},
     "period run": {"period"},
     "stages": {"containment", "annotations", "ingest", "consolidate", "notify", "officer_files", "workbook_check",
-               "history_import"},
+               "history_import", "schedule"},
     "front doors": {"pipeline", "cli", "local_airflow", "celery_deployment"},
 }
 # Airflow as a source of configuration only: connections and the providers' hooks, looked up when used.
