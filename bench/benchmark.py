@@ -513,13 +513,24 @@ def _period_through_dags(airflow: Any) -> dict:
     run, reports = done["run"], done["reports"]
     begin, end = dt.datetime.fromisoformat(run["start_date"]), dt.datetime.fromisoformat(run["end_date"])
     reports_end = max(dt.datetime.fromisoformat(r["end_date"]) for r in reports)
-    tasks = airflow.api("GET", f"/api/v2/dags/tonghop_period/dagRuns/{ours}/taskInstances")
-    mapped = sum(1 for t in tasks["task_instances"] if t["task_id"] == "ingest_batch")
+    tasks = airflow.api("GET", f"/api/v2/dags/tonghop_period/dagRuns/{ours}/taskInstances")["task_instances"]
+    mapped = sum(1 for t in tasks if t["task_id"] == "ingest_batch")
     states = {run["state"], *(r["state"] for r in reports)}
+    # Where the run's time goes: each task's own seconds (count, longest, sum), the rest is scheduling and waiting
+    by_task: dict[str, list[float]] = defaultdict(list)
+    for t in tasks:
+        by_task[t["task_id"]].append(t["duration"] or 0.0)
     return {"state": "success" if states == {"success"} else "failed",
             "seconds": round((end - begin).total_seconds(), 1),
             "with_reports_seconds": round((reports_end - begin).total_seconds(), 1),
-            "mapped_ingest_tasks": mapped}
+            "mapped_ingest_tasks": mapped,
+            "tasks": {k: {"count": len(v), "longest": round(max(v), 1), "sum": round(sum(v), 1)}
+                      for k, v in by_task.items()}}
+
+
+def _task_seconds(tasks: dict[str, dict]) -> str:
+    return ", ".join(f"{name} {t['longest']} s" + (f" (longest of {t['count']}, {t['sum']} s in all)"
+                                                   if t["count"] > 1 else "") for name, t in tasks.items())
 
 
 def in_scratch(name: str, run: Any, *args: Any) -> dict:
@@ -683,7 +694,8 @@ def main() -> int:
         ratio = f" = {dag['ratio_to_in_process']}× the in-process run" if "ratio_to_in_process" in dag else ""
         print(f"\nDAG chain, national, airflow standalone (SQLite): tonghop_period {dag['state']} in "
               f"{dag['seconds']} s{ratio} ({dag['mapped_ingest_tasks']} mapped ingestion tasks); with the "
-              f"tonghop_reports runs it triggered: {dag['with_reports_seconds']} s")
+              f"tonghop_reports runs it triggered: {dag['with_reports_seconds']} s; tasks: "
+              f"{_task_seconds(dag['tasks'])}")
     if dag and "ingest_one_file" in dag:
         ingest = dag["ingest_one_file"]
         print(f"\ntonghop_ingest, airflow standalone, one new file (province {ingest['province']}, "
@@ -699,7 +711,7 @@ def main() -> int:
               f"S3, PostgreSQL): tonghop_period {celery['state']} in {celery['seconds']} s{ratios} "
               f"({celery['mapped_ingest_tasks']} mapped ingestion tasks); with the tonghop_reports runs: "
               f"{celery['with_reports_seconds']} s; province totals equal the generator's sums "
-              f"({celery['province_totals_checked']} provinces)")
+              f"({celery['province_totals_checked']} provinces); tasks: {_task_seconds(celery['tasks'])}")
     for night in nights:
         print(f"\ndeadline night, CeleryExecutor ({night['workers']} heavy workers × {night['worker_concurrency']}), "
               f"batches of {night['batch_files']} files: {night['files']} files in {len(night['runs'])} runs of "
