@@ -246,6 +246,9 @@ def _grid_key(section: Section, row: str, column: str) -> str:
     raise KeyError(f"{section.key}: no field at row {row}, column {column}")
 
 
+VERDICTS_FIRST_MAX_REPORTS = 10
+
+
 class BatchValidator:
     """Runs every suite over a batch and turns failures into findings."""
 
@@ -275,16 +278,23 @@ class BatchValidator:
 
     def validate(self, period: Period, items: Sequence[tuple[InboxFile, ParsedReport]],
                  history: History | None = None, docs_dir: Path | None = None,
-                 docs_in_background: bool = False) -> ValidationResult:
+                 docs_in_background: bool = False, verdicts_first: bool | None = None) -> ValidationResult:
         """Findings of every suite over the batch. With `docs_dir`, the run's Data Docs are built there: before this
-        returns, or with `docs_in_background` while the caller goes on (`result.docs.finish()` waits for them)."""
+        returns, or with `docs_in_background` while the caller goes on (`result.docs.finish()` waits for them).
+
+        `verdicts_first` (default: for a few reports without Data Docs, as `tonghop check` validates) runs each suite
+        for its verdicts alone, then only its failing expectations for their rows: GX's COMPLETE results cost 40 %
+        of a one-report validation, and a workbook checked before it is sent usually passes. A batch fails some
+        row of most expectations, which would then run twice; Data Docs need every expectation's COMPLETE result."""
+        if verdicts_first is None:
+            verdicts_first = docs_dir is None and len(items) <= VERDICTS_FIRST_MAX_REPORTS
         if not items:
             return ValidationResult([])
         frames = self.frames(period, items, history or History())
         index_columns = {name: [ID, "field_key"] if name == "fields" else ([ID] if name == "reports" else [ID, ROW])
                          for name in frames}
         by_id = {report.submission_id: (item, report) for item, report in items}
-        outcome = run_suites(self.suites, frames, index_columns, docs_dir, docs_in_background)
+        outcome = run_suites(self.suites, frames, index_columns, docs_dir, docs_in_background, verdicts_first)
         indexed = {name: frame.set_index(index_columns[name]) for name, frame in frames.items()
                    if name != "fields"}
         findings: list[Finding] = [note.placed(item) for item, report in items for note in report.notes]
@@ -455,21 +465,17 @@ def _failed_expectations(context: Any, batch_definition: Any, suite: Suite, data
 
 def run_suites(suites: Sequence[Suite], frames: dict[str, pd.DataFrame], index_columns: dict[str, list[str]],
                docs_dir: Path | None = None, docs_in_background: bool = False,
-               verdicts_first: bool | None = None) -> SuiteRuns:
+               verdicts_first: bool = False) -> SuiteRuns:
     """Validate each frame with its suites in one ephemeral GX context; return the failing rows per expectation.
 
     With `docs_dir`, GX Data Docs for the run are built there (index.html, one page per suite): before this
-    returns, or in the background (`SuiteRuns.docs`). With `verdicts_first` (the default when there are no Data
-    Docs to render), each suite runs first for its verdicts alone and only its failing expectations run again for
-    their rows: GX's COMPLETE results cost 40 % of a one-file check's validation, and a workbook being checked
-    before it is sent usually passes. Data Docs need the COMPLETE results of every expectation, so they run once."""
+    returns, or in the background (`SuiteRuns.docs`). With `verdicts_first`, each suite runs first for its verdicts
+    alone and only its failing expectations run again for their rows (see `BatchValidator.validate`)."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     for name in ("great_expectations", "great_expectations.data_context.types.base"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    if verdicts_first is None:
-        verdicts_first = docs_dir is None
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas("tonghop")
