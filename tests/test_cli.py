@@ -148,3 +148,53 @@ def test_check_json_and_annotated_copy(tonghop, tmp_path):
     assert email.fill.fgColor.rgb.endswith("FFEB9C") and "TH-F-010" in email.comment.text  # yellow: warning
     untouched = annotated["B. Hộ nghèo"]["D5"]
     assert untouched.comment is None and not untouched.fill.fgColor.rgb.endswith("FFC7CE")
+
+
+# Warehouses a user can get wrong; the database name is one no test creates.
+BROKEN_WAREHOUSES = {
+    "not a URL": "tonghop.sqlite",
+    "unknown dialect": "nosuchdb://host/tonghop",
+    "server that does not answer": "postgresql+psycopg://postgres@127.0.0.1:9/tonghop",
+    "database that does not exist": "postgresql+psycopg://postgres@127.0.0.1:5432/tonghop_no_such_database",
+}
+
+
+@pytest.mark.parametrize("url", BROKEN_WAREHOUSES.values(), ids=BROKEN_WAREHOUSES.keys())
+@pytest.mark.parametrize("command", ["run", "report"])
+def test_a_warehouse_problem_is_one_line_and_exit_2(tonghop, tmp_path, url, command):
+    (tmp_path / "inbox").mkdir()
+    args = {"run": ["run", "--period", PERIOD, "--no-reports"],
+            "report": ["report", "--period", PERIOD, "--unit", DISTRICT]}[command]
+    done = tonghop(*args, "--warehouse", url, home=tmp_path, check=False)
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("tonghop: ") and "Traceback" not in done.stderr
+    assert "warehouse" in line and "--debug" in line
+    assert "password" not in line.lower()
+    with pytest.raises(Exception):  # noqa: B017 - --debug lets whatever was raised through, traceback and all
+        tonghop("--debug", *args, "--warehouse", url, home=tmp_path, check=False)
+
+
+def test_a_missing_inbox_is_an_error_not_an_empty_period(tonghop, tmp_path):
+    done = tonghop("run", "--period", PERIOD, "--inbox", str(tmp_path / "no-such-folder"),
+                   "--warehouse", f"sqlite:///{tmp_path / 'w.sqlite'}", home=tmp_path, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"tonghop: the inbox {tmp_path / 'no-such-folder'} is not a folder: give --inbox "
+                                   f"or TONGHOP_INBOX (a folder, or s3://bucket/prefix)")
+    assert not (tmp_path / "w.sqlite").exists()  # nothing was published
+
+
+def test_a_missing_or_broken_configuration_file_is_named(tonghop, tmp_path):
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "broken.yaml").write_text("timezone: Asia/Ho_Chi_Minh\nyears: {first: 2022\n", encoding="utf-8")
+    warehouse = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    done = tonghop("run", "--period", PERIOD, "--warehouse", warehouse, home=tmp_path, check=False,
+                   TONGHOP_CALENDAR=str(tmp_path / "no-such.yaml"))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"tonghop: No such file or directory: {tmp_path / 'no-such.yaml'} (--debug shows the traceback)"]
+    done = tonghop("run", "--period", PERIOD, "--warehouse", warehouse, home=tmp_path, check=False,
+                   TONGHOP_CALENDAR=str(tmp_path / "broken.yaml"))
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"tonghop: {tmp_path / 'broken.yaml'}, line ") and "is not valid YAML" in line

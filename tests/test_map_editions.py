@@ -315,6 +315,7 @@ def test_a_pre_reform_scope_for_a_later_period_is_refused_in_one_line(tmp_path, 
     from tonghop.cli import main
 
     monkeypatch.setenv("TONGHOP_HOME", str(tmp_path))
+    (tmp_path / "inbox").mkdir()  # an empty inbox: a missing one is an error of its own
     monkeypatch.setenv("TONGHOP_SCOPE", "83")  # Tỉnh Bến Tre: merged into Tỉnh Vĩnh Long (86) on 1 July 2025
     assert main(["run", "--period", "2026-FY", "--no-reports"]) == 2
     err = capsys.readouterr().err.strip()

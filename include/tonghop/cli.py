@@ -22,6 +22,7 @@ from tonghop.hierarchy import Hierarchy
 from tonghop.numbers import fmt
 from tonghop.startup import CHECK_LIBRARIES, PERIOD_LIBRARIES, REPORT_LIBRARIES, import_paused
 from tonghop.storage import S3Inbox, is_s3
+from tonghop.yamlfile import YamlFileError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -271,6 +272,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _period(settings, args.period)
+    if not is_s3(str(settings.inbox)) and not Path(settings.inbox).is_dir():
+        raise UsageError(f"the inbox {settings.inbox} is not a folder: give --inbox or TONGHOP_INBOX (a folder, or "
+                         f"s3://bucket/prefix)")
     at = dt.datetime.fromisoformat(args.at) if args.at else None
     if at is not None and at.tzinfo is None:
         at = at.replace(tzinfo=load_calendar(settings.calendar_path).timezone)
@@ -437,6 +441,7 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tonghop", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress for engineers")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("template", help="blank pre-filled workbook(s) for a commune or every commune under a unit")
@@ -538,6 +543,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, EditionError) as exc:
         _say(f"tonghop: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as exc:
+        explained = None if args.debug else explain_failure(exc, getattr(args, "warehouse", None))
+        if explained is None:  # a bug: the traceback is what an engineer needs
+            raise
+        _say(f"tonghop: {explained} (--debug shows the traceback)", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def explain_failure(exc: BaseException, warehouse_url: str | None = None) -> str | None:
+    """One line for an error the user can fix — the warehouse, S3, a file, the configuration: what is wrong and
+    what to do. None for anything else (a bug), which keeps its traceback."""
+    if type(exc).__module__.startswith("sqlalchemy"):
+        return _warehouse_failure(exc, warehouse_url)
+    if type(exc).__module__.startswith(("botocore", "boto3")):
+        return (f"S3 failed: {_first_line(exc)}; check the endpoint, the bucket and the credentials of the "
+                f"aws_default connection (AIRFLOW_CONN_AWS_DEFAULT)")
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.strerror or _first_line(exc)}: {exc.filename}"
+    if isinstance(exc, YamlFileError):
+        return str(exc)
+    return None
+
+
+def _warehouse_failure(exc: BaseException, warehouse_url: str | None) -> str | None:
+    import sqlalchemy as sa
+
+    try:
+        where = warehouse_url or Settings.from_env().warehouse
+        where = sa.make_url(where).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - the URL is only named in the message; a broken one stays as given
+        where = warehouse_url or "(from TONGHOP_WAREHOUSE_URL)"
+    if isinstance(exc, sa.exc.ArgumentError | sa.exc.NoSuchModuleError):
+        return (f"the warehouse URL {where!r} is not one SQLAlchemy can use ({_first_line(exc)}); give --warehouse "
+                f"or TONGHOP_WAREHOUSE_URL, e.g. sqlite:///var/tonghop.sqlite or "
+                f"postgresql+psycopg://user@host:5432/tonghop")
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+        reason = _first_line(getattr(exc, "orig", None) or exc)
+        return (f"cannot use the warehouse {where}: {reason}; check that the server runs and answers, that the "
+                f"database exists and that this user may connect")
+    return None
+
+
+def _first_line(exc: object) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 if __name__ == "__main__":

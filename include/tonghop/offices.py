@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tonghop.hierarchy import Hierarchy
-from tonghop.yamlfile import read_yaml
+from tonghop.yamlfile import YamlFileError, read_yaml
 
 FIELDS = ("name", "heading", "governing_body")
 OFFICE_LEVELS = ("province", "district")
@@ -181,8 +179,8 @@ def load_offices(path: Path | str) -> Offices:
         raw = read_yaml(path) or {}
     except FileNotFoundError:
         raise OfficesError(f"{path}: no such offices file (TONGHOP_OFFICES)") from None
-    except yaml.YAMLError as exc:
-        raise OfficesError(f"{path}: not valid YAML: {exc}") from None
+    except YamlFileError as exc:
+        raise OfficesError(str(exc)) from None
     editions = raw.get("editions") if isinstance(raw, Mapping) else None
     if not isinstance(editions, Mapping) or not editions:
         raise OfficesError(f"{path}: no offices (key editions)")

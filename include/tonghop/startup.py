@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+import sys
 from collections.abc import Iterable, Iterator
 
 
@@ -31,9 +32,13 @@ def collection_paused() -> Iterator[None]:
 
 
 def import_paused(modules: Iterable[str]) -> None:
-    """Import `modules` (dotted names) with the collector paused."""
+    """Import `modules` (dotted names) with the collector paused; nothing at all when they are all imported already
+    (a process that runs several commands, such as the test suite, freezes once, not on every command)."""
+    missing = [name for name in modules if name not in sys.modules]
+    if not missing:
+        return
     with collection_paused():
-        for name in modules:
+        for name in missing:
             importlib.import_module(name)
 
 
