@@ -93,7 +93,7 @@ up-celery: $(STAMP)
 ## bench: national benchmark (cached sample, SQLite and PostgreSQL, naive baseline, DAG chain on standalone and
 ## on Celery); prints a table
 bench: $(STAMP)
-	$(BIN)/python bench/benchmark.py --dag --celery
+	$(BIN)/python bench/benchmark.py --dag --celery --night
 
 ## requirements: recompile the pinned requirements.txt from requirements.in
 requirements: $(STAMP)
