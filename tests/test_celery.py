@@ -163,10 +163,16 @@ def test_a_province_period_on_celery_workers_survives_a_killed_worker_and_schedu
                 for t in tis.values()} == {(True, "heavy", True), (False, "default", False)}, tis
         assert {t["hostname"] for t in tis.values() if t["task_id"] not in heavy} == {"light-1"}
 
-        # Every task's log is read from S3 through the REST API once no worker that wrote one is left.
-        for name in (survivor, "light-1"):
-            deployment.processes[name].signal(signal.SIGTERM)
-            deployment.processes[name].popen.wait(60)
+        # Every task's log is read from S3 through the REST API once no worker that wrote one is left: the heavy
+        # worker that ran the retried batch and the consolidation dies as the first one did (SIGKILL, everything it
+        # runs with it; the killed attempt itself never finished, so it left no log to read), the light one stops.
+        # A task's log is uploaded after its state is reported, and the local copy deleted then: the worker dies
+        # once its uploads are done (killed in between, the last task's log would be lost with it).
+        _wait(lambda: not any((deployment.processes[survivor].home / "logs").rglob("*.log")), 120,
+              "the heavy worker's log uploads")
+        deployment.processes[survivor].kill()
+        deployment.processes["light-1"].signal(signal.SIGTERM)
+        deployment.processes["light-1"].popen.wait(60)
         for t in tis.values():
             if t["state"] != "success":
                 continue
