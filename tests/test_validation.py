@@ -124,10 +124,12 @@ def test_injected_mistakes_of_every_kind_are_found_exactly(settings, hierarchy, 
                                                                              "TH-S-004")
 
 
-def test_clean_province_one_gx_run_per_suite_with_data_docs(settings, hierarchy, period, monkeypatch):
+@pytest.fixture
+def gx_runs(monkeypatch) -> list[str]:
+    """The names of the GX validation runs made while the test runs, in order."""
     import great_expectations as gx
 
-    runs = []
+    runs: list[str] = []
     original = gx.ValidationDefinition.run
 
     def counting_run(self, *args, **kwargs):
@@ -135,6 +137,11 @@ def test_clean_province_one_gx_run_per_suite_with_data_docs(settings, hierarchy,
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(gx.ValidationDefinition, "run", counting_run)
+    return runs
+
+
+def test_clean_province_one_gx_run_per_suite_with_data_docs(settings, hierarchy, period, gx_runs):
+    runs = gx_runs
     generate_sample(hierarchy.reporting_units("83"), period, hierarchy, settings.inbox_dir, SampleOptions(seed=2))
     summary = run_period(settings, PERIOD)
     assert summary["ingest"]["files"] == 148
@@ -202,9 +209,7 @@ def test_foreign_workbook_and_old_template_version(tmp_path, hierarchy, period):
     assert caught.value.finding.check_id == "TH-S-003" and caught.value.finding.value == "0.9"
 
 
-def test_verdicts_first_finds_what_one_complete_run_finds(tmp_path, hierarchy, period, monkeypatch):
-    import great_expectations as gx
-
+def test_verdicts_first_finds_what_one_complete_run_finds(tmp_path, hierarchy, period, gx_runs):
     """With `verdicts_first` (by default: a few reports without Data Docs) each suite runs first for its verdicts and
     again only for what failed; otherwise every expectation runs once, completely. Both find the same, for a batch
     with a mistake of every kind found by validation among clean reports."""
@@ -225,15 +230,7 @@ def test_verdicts_first_finds_what_one_complete_run_finds(tmp_path, hierarchy, p
         item = InboxFile(key=key, period_id=PERIOD, province_code="83", submitted_for=path.parent.name,
                          received_at=period.commune_deadline, size=0)
         parsed.append((item, read_report(path.read_bytes(), key, path.name, spec, catalogue)))
-    validator = BatchValidator(spec, hierarchy, EXPECTATIONS)
-    runs = []
-    original = gx.ValidationDefinition.run
-
-    def counting_run(self, *args, **kwargs):
-        runs.append(self.name)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(gx.ValidationDefinition, "run", counting_run)
+    validator, runs = BatchValidator(spec, hierarchy, EXPECTATIONS), gx_runs
     verdicts_first = validator.validate(period, parsed, verdicts_first=True).findings
     assert any(name.endswith(":failing") for name in runs)  # the failing expectations ran again
     runs.clear()
