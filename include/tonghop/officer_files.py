@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import logging
 
-from tonghop.charts import render_all
 from tonghop.officer_workbook import workbook_bytes
 from tonghop.offices import load_offices
 from tonghop.period import PeriodContext
-from tonghop.published import NotPublished, load, read_units
+from tonghop.published import NotPublished, freshness, load, read_units
+from tonghop.published_charts import write_charts
 from tonghop.summary import format_table, unit_summary
 from tonghop.targets import load_targets
 
@@ -32,6 +32,7 @@ def publish_reports(ctx: PeriodContext) -> list[str]:
     tz = ctx.calendar.timezone
     units = read_units(ctx.warehouse, ctx.edition.id)
     offices, edition = load_offices(ctx.settings.offices_path), ctx.edition.id
+    version = freshness(ctx.warehouse, period_id)["version"]  # before the figures: a later one only redraws
     written = []
     for code in provinces:
         try:
@@ -46,8 +47,7 @@ def publish_reports(ctx: PeriodContext) -> list[str]:
         # A province from which nothing arrived gets no workbook of blanks (its completeness is on the page).
         if not doc["completeness"]["received"]:
             continue
-        written += [outputs.write(f"{period_id}/charts/{code}/{kind}.png", png)
-                    for kind, png in render_all(data, targets).items()]
+        written += write_charts(outputs, data, targets, version)
         written.append(outputs.write(f"{base}.xlsx", workbook_bytes(data, targets, tz, offices, edition)))
         for child in data.children:
             if child.level != hierarchy.leaf_level:

@@ -30,6 +30,7 @@ from tonghop.vocabulary import (
     REPORTING_STATUS_LABELS,
     RETURNED,
     TOTAL,
+    utc,
 )
 from tonghop.warehouse import Warehouse, chunks
 
@@ -221,6 +222,15 @@ def period_edition(warehouse: Warehouse, period_id: str) -> str | None:
                                          .where(dim_period.c.period_id == period_id)).scalar()
 
 
+def known_period(warehouse: Warehouse, period_id: str) -> dict[str, Any] | None:
+    """The period as the calendar defines it (period_id, name, commune_deadline), published or not."""
+    period = warehouse.tables["dim_period"]
+    with warehouse.engine.connect() as conn:
+        row = conn.execute(sa.select(period.c.period_id, period.c.name, period.c.commune_deadline)
+                           .where(period.c.period_id == period_id)).first()
+    return dict(row._mapping) if row else None
+
+
 def published_periods(warehouse: Warehouse) -> list[dict[str, Any]]:
     """The periods with a publication, latest deadline first: period_id, name, commune_deadline."""
     period, publication = warehouse.tables["dim_period"], warehouse.tables["publication"]
@@ -229,6 +239,21 @@ def published_periods(warehouse: Warehouse) -> list[dict[str, Any]]:
              .order_by(period.c.commune_deadline.desc()))
     with warehouse.engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def freshness(warehouse: Warehouse, period_id: str) -> dict[str, Any]:
+    """When the period's figures were last consolidated (the latest run, even one that found nothing new to
+    publish) and published: consolidated_at, published_at, version (None where nothing is recorded)."""
+    publication, run_log = warehouse.tables["publication"], warehouse.tables["run_log"]
+    with warehouse.engine.connect() as conn:
+        latest = conn.execute(sa.select(publication.c.version, publication.c.published_at)
+                              .where(publication.c.period_id == period_id)
+                              .order_by(publication.c.version.desc()).limit(1)).first()
+        consolidated = conn.execute(sa.select(sa.func.max(run_log.c.finished_at))
+                                    .where(run_log.c.period_id == period_id)).scalar()
+    published_at = latest.published_at if latest else None
+    return {"version": latest.version if latest else None, "published_at": published_at,
+            "consolidated_at": max((utc(t) for t in (consolidated, published_at) if t), default=None)}
 
 
 def top_units(warehouse: Warehouse, period_id: str) -> list[dict[str, Any]]:

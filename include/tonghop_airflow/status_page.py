@@ -20,30 +20,91 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import jinja2
-from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from tonghop.config import Settings
 from tonghop.hierarchy import Hierarchy
 from tonghop.numbers import fmt
 from tonghop.officers import Officer, load_officers
-from tonghop.published import Consolidated, NotPublished, load, period_edition, published_periods, top_units
+from tonghop.published import (
+    Consolidated,
+    NotPublished,
+    freshness,
+    known_period,
+    load,
+    period_edition,
+    published_periods,
+    top_units,
+)
 from tonghop.review import load_review
 from tonghop.sign_off import ACCEPT, APPROVE, RETURN, SEND_BACK, WITHDRAW, Event, SignOffError, decide
 from tonghop.spec import load_spec
-from tonghop.vocabulary import REPORTING_STATUS_LABELS, TOTAL, local_time
+from tonghop.vocabulary import (
+    ACCEPTED_WITH_WARNINGS,
+    NOT_RECEIVED,
+    REJECTED,
+    REPORTING_STATUS_LABELS,
+    TOTAL,
+    local_time,
+    utc,
+)
 from tonghop.warehouse import Warehouse
 
 TEMPLATES = Path(__file__).with_name("resources") / "status"
 LOGIN = "/api/v2/auth/login"
 ACTIONS = (SEND_BACK, APPROVE, ACCEPT, RETURN, WITHDRAW)
 NOT_YOURS = "Đơn vị này không thuộc phạm vi của tài khoản {login}."
+LATE = "late"
+# The page's status filter: what an officer chasing a deadline looks for.
+STATUS_FILTERS = {NOT_RECEIVED: "Chưa gửi", REJECTED: "Bị từ chối", LATE: "Gửi muộn",
+                  ACCEPTED_WITH_WARNINGS: "Có cảnh báo"}
+OPEN_SECTIONS_UP_TO = 40  # communes: a larger unit shows its districts folded until one is opened or filtered
+
+
+def _folded(text: str) -> str:
+    """Lower case without diacritics: "ba tri" finds "Huyện Ba Tri", "dong" finds "Đông"."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+
+def _matches(commune: dict[str, Any], wanted: str | None, search: str) -> bool:
+    if wanted == LATE:
+        if commune["on_time"] is not False:
+            return False
+    elif wanted and commune["status"] != wanted:
+        return False
+    return not search or search in _folded(commune["name"]) or search in commune["code"]
+
+
+def filter_communes(doc: dict[str, Any], wanted: str | None = None, group: str | None = None,
+                    search: str | None = None) -> list[dict[str, Any]]:
+    """The page's sections: each group of the status document (district, area, or the district's communes)
+    with the communes that pass the filters — a status (STATUS_FILTERS), one group, a name or code — and
+    whether it opens unfolded. Groups with nothing left are dropped when a filter is on."""
+    folded = _folded((search or "").strip())
+    filtering = bool(wanted or group or folded)
+    groups = doc["children"]
+    if doc["grouping"] == "commune":  # a district: its communes are its sub-units, one section of them all
+        groups = [{**doc["unit"], "communes": [c for g in groups for c in g["communes"]]}]
+    total = sum(len(g["communes"]) for g in groups)
+    sections = []
+    for child in groups:
+        if group and child["code"] != group:
+            continue
+        communes = [c for c in child["communes"] if _matches(c, wanted, folded)]
+        if filtering and not communes:
+            continue
+        sections.append({**child, "shown": communes, "late": sum(1 for c in child["communes"] if c["on_time"] is False),
+                         "open": filtering or total <= OPEN_SECTIONS_UP_TO})
+    return sections
 
 
 async def airflow_user(request: Request) -> Any:
@@ -91,6 +152,7 @@ def status_document(data: Consolidated, tz: Any) -> dict[str, Any]:
                                                  "on_time_rate")},
                          "communes": [commune(c) for c in rows]})
     total = data.unit.completeness[TOTAL]
+    received = [utc(c.received_at) for c in data.communes if c.received_at]
     return {
         "period": {"id": data.period["period_id"], "name": data.period["name"],
                    "deadline": local_time(data.period["commune_deadline"], tz)},
@@ -99,6 +161,7 @@ def status_document(data: Consolidated, tz: Any) -> dict[str, Any]:
                                           "missing", "on_time", "reporting_rate", "on_time_rate")}},
         "children": children,
         "grouping": "area" if data.by_area else ("district" if data.unit.level == "province" else "commune"),
+        "last_received_at": local_time(max(received), tz) if received else None,
     }
 
 
@@ -135,17 +198,32 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
 
     @app.exception_handler(HTTPException)
     async def _login_first(request: Request, exc: HTTPException) -> Response:
-        # A browser without a session goes to Airflow's login and comes back; anything else gets the status.
-        if exc.status_code == status.HTTP_401_UNAUTHORIZED and "text/html" in request.headers.get("accept", ""):
+        # A browser without a session goes to Airflow's login and comes back; a browser refused a page gets a
+        # page that says why, with a way back; the JSON API and images get the status and its detail.
+        browser = "text/html" in request.headers.get("accept", "")
+        if exc.status_code == status.HTTP_401_UNAUTHORIZED and browser:
             return RedirectResponse(f"{LOGIN}?next={quote(str(request.url), safe='')}",
                                     status_code=status.HTTP_303_SEE_OTHER)
+        if browser and "/api/" not in request.url.path and exc.status_code != status.HTTP_401_UNAUTHORIZED:
+            html = _templates().get_template("error.html.j2").render(
+                message=exc.detail, code=exc.status_code, base=_base(request))
+            return HTMLResponse(html, status_code=exc.status_code, headers=exc.headers)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
-    def _load(warehouse: Warehouse, period: str, unit: str) -> Consolidated:
+    def _no_period(warehouse: Warehouse, period: str) -> HTTPException:
+        known = known_period(warehouse, period)
+        if known is None:
+            return HTTPException(status.HTTP_404_NOT_FOUND, f"Không có kỳ báo cáo «{period}».")
+        return HTTPException(status.HTTP_404_NOT_FOUND,
+                             f"{known['name']} ({period}) chưa được tổng hợp: chưa có số liệu để xem.")
+
+    def _load(warehouse: Warehouse, period: str, unit: str, name: str | None = None) -> Consolidated:
         try:
             return load(warehouse, period, unit)
         except NotPublished as exc:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"Chưa có số liệu: {exc}") from exc
+            raise HTTPException(status.HTTP_404_NOT_FOUND,
+                                f"{name or unit} chưa có số liệu trong kỳ {period}: chưa có báo cáo nào "
+                                "của đơn vị này được tổng hợp.") from exc
 
     def _officer(settings: Settings, user: Any, edition: str) -> Officer:
         officer = load_officers(settings.officers_path).get(_login(user), edition)
@@ -158,9 +236,12 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
                unit: str | None) -> tuple[Officer, Hierarchy, str]:
         """The officer for the period's map edition; 403 unless `unit` (when given) is theirs or below."""
         edition = period_edition(warehouse, period)
-        if edition is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"Kỳ {period} chưa được tổng hợp")
+        if edition is None or period not in {p["period_id"] for p in published_periods(warehouse)}:
+            raise _no_period(warehouse, period)
         officer, hierarchy = _officer(settings, user, edition), settings.editions.hierarchy(edition)
+        if unit is not None and unit not in hierarchy:
+            raise HTTPException(status.HTTP_404_NOT_FOUND,
+                                f"Không có đơn vị mã «{unit}» trong danh mục đơn vị hành chính của kỳ {period}.")
         if unit is not None and not officer.sees(hierarchy, unit):
             raise HTTPException(status.HTTP_403_FORBIDDEN, NOT_YOURS.format(login=officer.login))
         return officer, hierarchy, edition
@@ -170,33 +251,41 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
 
     @app.get("/", response_class=HTMLResponse)
     def page(request: Request, user: User, period: str | None = None, unit: str | None = None,
-             done: str | None = None, error: str | None = None) -> HTMLResponse:
+             done: str | None = None, error: str | None = None, status_filter: Annotated[
+                 str | None, Query(alias="status")] = None, group: str | None = None,
+             q: str | None = None) -> HTMLResponse:
         settings, warehouse, tz = context()
         periods = published_periods(warehouse)
         render = _templates().get_template("status.html.j2").render
         common = {"statuses": REPORTING_STATUS_LABELS, "base": _base(request), "quote": quote,
-                  "user": _login(user), "done": done, "error": error}
+                  "user": _login(user), "done": done, "error": error, "filters": STATUS_FILTERS}
         if not periods:
             return HTMLResponse(render(periods=[], period=None, provinces=[], doc=None, charts=[], review=None,
                                        **common))
         period = period or periods[0]["period_id"]
         if period not in {p["period_id"] for p in periods}:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"Kỳ {period} chưa được tổng hợp")
-        officer, hierarchy, edition = _scope(settings, warehouse, user, period, unit)
+            raise _no_period(warehouse, period)
+        officer, hierarchy, edition = _scope(settings, warehouse, user, period, unit or None)
         provinces = [p for p in top_units(warehouse, period) if officer.sees(hierarchy, p["unit_code"])]
+        unit = unit or None
         if unit is None and not officer.national and officer.unit_code in hierarchy:
             unit = officer.unit_code
         if unit is None and len(provinces) == 1:
             unit = provinces[0]["unit_code"]
-        data = _load(warehouse, period, unit) if unit else None
+        data = _load(warehouse, period, unit, hierarchy[unit].name) if unit else None
         doc = status_document(data, tz) if data else None
         review = (load_review(warehouse, hierarchy, load_spec(), period, edition, unit, officer, _communes(data))
                   if data else None)
         from tonghop.charts import CHART_TITLES
 
+        fresh = freshness(warehouse, period)
         charts = [(kind, title) for kind, title in CHART_TITLES.items()] if doc else []
+        wanted = status_filter if status_filter in STATUS_FILTERS else None
+        sections = filter_communes(doc, wanted, group or None, q) if doc else []
+        chosen = {"status": wanted or "", "group": group or "", "q": q or ""}
         return HTMLResponse(render(periods=periods, period=period, provinces=provinces, doc=doc, charts=charts,
-                                   review=review, tz=tz, local_time=local_time, **common))
+                                   review=review, tz=tz, local_time=local_time, sections=sections, chosen=chosen,
+                                   shown=sum(len(s["shown"]) for s in sections), fresh=fresh, **common))
 
     @app.get("/api/status")
     def status_json(user: User, period: str, unit: str) -> JSONResponse:
@@ -216,16 +305,21 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
     def chart(user: User, kind: str, period: str, unit: str) -> Response:
         from tonghop.calendar import load_calendar
         from tonghop.charts import CHARTS
+        from tonghop.published_charts import chart_png
+        from tonghop.storage import open_outputs
         from tonghop.targets import load_targets
 
         settings, warehouse, _ = context()
         _scope(settings, warehouse, user, period, unit)
         if kind not in CHARTS:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "Không có biểu đồ này")
+        version = freshness(warehouse, period)["version"]  # before the figures: see tonghop.published_charts
         data = _load(warehouse, period, unit)
         on_map = settings.edition_for(load_calendar(settings.calendar_path).get(period)).id
-        png = CHARTS[kind](data, load_targets(settings.targets_path, settings.editions, on_map))
-        return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
+        targets = load_targets(settings.targets_path, settings.editions, on_map)
+        png = chart_png(open_outputs(settings.output), data, targets, version, kind)
+        # The page asks for ?v=<publication>: a new publication is a new URL, so browsers may keep this one.
+        return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
     def _submission(settings: Settings, warehouse: Warehouse, user: Any, submission_id: str) -> dict[str, Any]:
         sub = warehouse.read_submission(submission_id)
