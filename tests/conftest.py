@@ -166,6 +166,20 @@ def officer_sample(tmp_path_factory, hierarchy, period):
     return settings, exp.load(manifest_path(settings.inbox_dir, PERIOD))
 
 
+@pytest.fixture
+def status_client(officer_sample, airflow_db):
+    """The reporting-status app of the officer sample (FastAPI test client), a viewer's JWT, the manifest."""
+    from airflow.api_fastapi.app import init_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from fastapi.testclient import TestClient
+
+    from tonghop_airflow.status_page import create_app
+
+    settings, manifest = officer_sample
+    token = init_auth_manager().generate_jwt(SimpleAuthManagerUser(username="sldtbxh.bentre", role="viewer"))
+    return TestClient(create_app(lambda: settings)), token, manifest
+
+
 @dataclasses.dataclass(frozen=True)
 class CliRun:
     returncode: int
