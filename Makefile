@@ -82,7 +82,7 @@ lint: $(STAMP)
 ## up: Airflow (api-server, scheduler, dag-processor, triggerer) on the demo data; prints URL and login
 up: $(STAMP)
 	@test -d $(DEMO_HOME)/inbox || echo "No demo data yet: run 'make demo' first to see runs with data."
-	TONGHOP_HOME=$(DEMO_HOME) TONGHOP_SCOPE=$(DEMO_UNIT) $(BIN)/python -m tonghop.local_airflow up
+	TONGHOP_HOME=$(DEMO_HOME) TONGHOP_SCOPE=$(DEMO_UNIT) TONGHOP_DEMO_PERIOD=$(DEMO_PERIOD) $(BIN)/python -m tonghop.local_airflow up
 
 airflow-ui: up
 

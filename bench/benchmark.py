@@ -339,7 +339,7 @@ def run_ingest_one_file(work: Path) -> dict:
 
     try:
         airflow.wait_healthy(300)
-        _unpaused(airflow, "tonghop_ingest")
+        airflow.unpause("tonghop_ingest")
         time.sleep(5)  # unpaused, the latest tick may start: let it end
         settled()
         # Inside the period's window: the province's files so far (warm-up), then one new file, twice.
@@ -440,7 +440,7 @@ def run_deadline_night(inbox: Path, batch_files: int, work: Path) -> dict:
         target = S3Inbox(f"s3://{deployment.bucket}/inbox", client=deployment.s3_client())
         deployment.wait_healthy(300)
         airflow = deployment.airflow
-        _unpaused(airflow, "tonghop_ingest")
+        airflow.unpause("tonghop_ingest")
         runs = []
         for wave in range(NIGHT_WAVES):
             moment = NIGHT_START + wave * NIGHT_INTERVAL
@@ -489,21 +489,10 @@ def run_deadline_night(inbox: Path, batch_files: int, work: Path) -> dict:
         deployment.stop()
 
 
-def _unpaused(airflow: Any, *dag_ids: str) -> None:
-    """Wait until the DAGs are parsed (5 minutes at most), then unpause them."""
-    deadline = time.monotonic() + 300
-    while not set(dag_ids) <= {d["dag_id"] for d in airflow.api("GET", "/api/v2/dags")["dags"]}:
-        if time.monotonic() > deadline:
-            raise TimeoutError("DAGs not parsed")
-        time.sleep(3)
-    for dag_id in dag_ids:
-        airflow.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
-
-
 def _period_through_dags(airflow: Any) -> dict:
     """tonghop_period triggered for the benchmark's period on a running Airflow, and the tonghop_reports runs its
     consolidation triggered: the period run's seconds, and until its reports runs finished."""
-    _unpaused(airflow, "tonghop_reports", "tonghop_period")
+    airflow.unpause("tonghop_reports", "tonghop_period")
     # Unpausing may also start the latest scheduled tick (2026-FY, no files here): max_active_runs=1 runs the
     # two one after the other, and only the benchmark's own run is measured.
     ours = airflow.api("POST", "/api/v2/dags/tonghop_period/dagRuns",

@@ -88,8 +88,9 @@ def test_officer_logs_in_and_sees_the_statuses(browser, api_server, officer_samp
     labels = {"not_received": "Chưa nhận", "rejected": "Bị từ chối", "accepted_with_warnings": "Hợp lệ, có cảnh báo",
               "accepted": "Hợp lệ"}
     rendered = {}
-    for row in browser.find_elements(By.CSS_SELECTOR, "tr.commune"):
-        rendered[row.get_attribute("data-commune")] = row.find_element(By.CSS_SELECTOR, ".status").text
+    for row in browser.find_elements(By.CSS_SELECTOR, "tr.commune"):  # a province's districts come folded
+        rendered[row.get_attribute("data-commune")] = row.find_element(By.CSS_SELECTOR, ".status").get_attribute(
+            "textContent")
     assert rendered == {code: labels[status] for code, status in want.items()}
     assert all(kind in set(want.values()) for kind in labels)  # the seeded data shows every status
 
@@ -118,6 +119,82 @@ def test_officer_logs_in_and_sees_the_statuses(browser, api_server, officer_samp
     for shot in (page_shot, nav_shot):
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
     print(f"screenshots: {page_shot}, {nav_shot}")
+
+    _filters_and_error_page_at_two_widths(browser, api_server, manifest)
+
+
+PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}  # a common phone, as Chrome emulates
+
+
+def _visible_rows(browser) -> dict[str, str]:
+    from selenium.webdriver.common.by import By
+
+    return {row.get_attribute("data-commune"): row.get_attribute("data-status")
+            for row in browser.find_elements(By.CSS_SELECTOR, "tr.commune") if row.is_displayed()}
+
+
+def _fits_width(browser) -> bool:
+    """The page itself does not scroll sideways (wide tables scroll inside their own box)."""
+    return browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def _filters_and_error_page_at_two_widths(browser, api_server, manifest) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    wait = WebDriverWait(browser, 60)
+    statuses = exp.expected_statuses(manifest, PROVINCE, "province")
+    rejected = {c: s for c, s in statuses.items() if s == "rejected"}
+    ba_tri = exp.expected_statuses(manifest, "836", "district")
+    for width, metrics in (("desktop", None), ("phone", PHONE)):
+        if metrics:
+            browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+        else:
+            browser.set_window_size(1400, 1000)
+        browser.get(f"{api_server.url}/tonghop/?period={PERIOD}&unit={PROVINCE}")
+        wait.until(ec.presence_of_element_located((By.ID, "filters")))
+        assert _fits_width(browser), width
+        assert _visible_rows(browser) == {}  # 148 communes: districts folded until opened or filtered
+        # Status filter, from the form as an officer uses it.
+        Select(browser.find_element(By.ID, "filter-status")).select_by_visible_text("Bị từ chối")
+        browser.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "filter-count"), "Đang lọc"))
+        assert _visible_rows(browser) == rejected, width
+        assert f"{len(rejected)}/{len(statuses)} xã khớp" in browser.find_element(By.ID, "filter-count").text
+        assert _fits_width(browser), width
+        if metrics:  # the communes' table is wider than a phone: it scrolls in its own box
+            assert browser.execute_script(
+                "return Array.from(document.querySelectorAll('.scroll')).some(b => b.scrollWidth > b.clientWidth)")
+            charts = browser.execute_script(
+                "return Array.from(document.querySelectorAll('.charts img')).map(i => i.getBoundingClientRect().width)")
+            assert charts and all(0 < w <= PHONE["width"] for w in charts)
+        browser.save_screenshot(str(ARTIFACTS / f"status-filtered-{width}.png"))
+        # One district, by name typed without diacritics.
+        browser.find_element(By.ID, "filter-clear").click()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "filter-count"), "xã."))
+        Select(browser.find_element(By.ID, "filter-group")).select_by_visible_text("Huyện Ba Tri")
+        browser.find_element(By.ID, "filter-q").send_keys("my")
+        browser.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "filter-count"), "Đang lọc"))
+        mine = {"29116", "29122", "29131", "29134"}  # Mỹ Hòa, Mỹ Chánh, Mỹ Thạnh, Mỹ Nhơn
+        assert _visible_rows(browser) == {c: ba_tri[c] for c in mine}, width
+        # An unknown period: a Vietnamese page that says so, and a way back.
+        browser.get(f"{api_server.url}/tonghop/?period=2026-X3")
+        error = wait.until(ec.presence_of_element_located((By.ID, "error")))
+        assert "Không có kỳ báo cáo «2026-X3»." in error.text and '"detail"' not in browser.page_source
+        assert _fits_width(browser), width
+        browser.save_screenshot(str(ARTIFACTS / f"status-error-{width}.png"))
+        browser.find_element(By.ID, "back").click()
+        wait.until(ec.presence_of_element_located((By.ID, "filters")))
+        if not metrics:
+            height = browser.execute_script("return document.body.scrollHeight")
+            browser.set_window_size(1400, min(max(height, 1000), 8000))
+        browser.save_screenshot(str(ARTIFACTS / f"status-page-{width}.png"))
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    for width in ("desktop", "phone"):
+        for name in ("status-filtered", "status-error", "status-page"):
+            assert (ARTIFACTS / f"{name}-{width}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # --- sign-off through the real UI: a district officer reviews, sends a report back and approves ---------

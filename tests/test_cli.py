@@ -100,6 +100,12 @@ def test_sample_run_report_round_trip(tonghop, tmp_path, period):
             "--missing-rate", "0.1", "--seed", "4", home=home)
     run = tonghop("run", "--period", PERIOD, "--inbox", str(inbox), home=home)
     assert "rejected" in run.stdout
+    # No scope given: the run says it rolled up the whole country, and which unit the files point to.
+    assert "Scope: the whole country (no TONGHOP_SCOPE or --scope)" in run.stdout
+    assert f"Every file received is from Huyện Ba Tri ({DISTRICT}): to consolidate it alone, run with --scope " \
+           f"{DISTRICT}" in run.stdout
+    scoped = tonghop("run", "--period", PERIOD, "--inbox", str(inbox), "--scope", DISTRICT, home=home)
+    assert f"Scope: Huyện Ba Tri ({DISTRICT};" in scoped.stdout and "whole country" not in scoped.stdout
     doc = json.loads(tonghop("report", "--period", PERIOD, "--unit", DISTRICT, "--format", "json", home=home).stdout)
     manifest = exp.load(manifest_path(inbox, PERIOD))
     want = exp.expected_sums(manifest, DISTRICT, "district")
@@ -108,6 +114,7 @@ def test_sample_run_report_round_trip(tonghop, tmp_path, period):
     assert Decimal(str(doc["measures"]["p2_alloc_central"])) == want["p2_alloc_central"]
     assert doc["measures"]["poor_rate"] == pytest.approx(want["poor_end"] / want["total_households"] * 100)
     want_c = exp.expected_completeness(manifest, DISTRICT, "district", period.commune_deadline)
+    assert f"{want_c['accepted']}/{want_c['expected']} communes in the roll-up" in scoped.stdout
     assert {k: doc["completeness"][k] for k in ("expected", "received", "accepted", "on_time")} == {
         k: want_c[k] for k in ("expected", "received", "accepted", "on_time")}
     assert len(doc["rejected"]) == want_c["rejected"] > 0
@@ -199,3 +206,16 @@ def test_a_missing_or_broken_configuration_file_is_named(tonghop, tmp_path):
     assert done.returncode == 2, done.stderr
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith(f"tonghop: {tmp_path / 'broken.yaml'}, line ") and "is not valid YAML" in line
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["run", "--period", "2026-X3"], "2026-X3"),
+    (["report", "--period", "2026-X3", "--unit", DISTRICT], "2026-X3"),
+    (["run", "--period", PERIOD, "--scope", "99999"], "99999"),
+])
+def test_a_bad_period_or_scope_is_one_line_and_exit_2(tonghop, tmp_path, args, says):
+    (tmp_path / "inbox").mkdir()
+    done = tonghop(*args, "--warehouse", f"sqlite:///{tmp_path / 'w.sqlite'}", home=tmp_path, check=False)
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("tonghop: ") and says in line and "Traceback" not in done.stderr

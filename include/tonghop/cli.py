@@ -99,7 +99,35 @@ def _progress(items: Iterable[Any], total: int, description: str = "") -> Iterab
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(inbox=getattr(args, "inbox", None), warehouse_url=getattr(args, "warehouse", None),
-                             output=getattr(args, "output", None))
+                             output=getattr(args, "output", None), scope=getattr(args, "scope", None))
+
+
+def _common_unit(hierarchy: Hierarchy, communes: Iterable[str]) -> str | None:
+    """The smallest unit above the leaf level that holds every one of these communes (None: several provinces)."""
+    codes = [c for c in communes if c in hierarchy]
+    found = None
+    for level in hierarchy.levels[:-1]:
+        above = {hierarchy.ancestor(c, level) for c in codes}
+        if len(above) != 1 or None in above:
+            break
+        found = above.pop()
+    return found
+
+
+def _scope_line(settings: Settings, period_id: str, submissions: list[dict[str, Any]]) -> str:
+    """Which units the run rolled up, said plainly; without a scope, what the files suggest instead."""
+    period = _period(settings, period_id)
+    edition = settings.edition_for(period).id
+    hierarchy = settings.editions.hierarchy(edition)
+    scope = settings.scope_for(edition)
+    if scope:
+        return f"Scope: {hierarchy[scope].name} ({scope}; TONGHOP_SCOPE or --scope)."
+    line = "Scope: the whole country (no TONGHOP_SCOPE or --scope): every commune on the map is expected."
+    only = _common_unit(hierarchy, (s["submitted_for"] for s in submissions if s.get("submitted_for")))
+    if only:
+        line += (f" Every file received is from {hierarchy[only].name} ({only}): to consolidate it alone, run with "
+                 f"--scope {only} (or TONGHOP_SCOPE={only}).")
+    return line
 
 
 def _period(settings: Settings, period_id: str):
@@ -271,7 +299,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tonghop.pipeline import run_period
 
     settings = _settings(args)
-    _period(settings, args.period)
+    period = _period(settings, args.period)
+    edition = settings.edition_for(period).id
+    scope = settings.scope_for(edition)
+    if scope and scope not in settings.editions.hierarchy(edition):
+        raise UsageError(f"the scope {scope} (--scope or TONGHOP_SCOPE) is not a unit on the map of {args.period} "
+                         f"({edition})")
     if not is_s3(str(settings.inbox)) and not Path(settings.inbox).is_dir():
         raise UsageError(f"the inbox {settings.inbox} is not a folder: give --inbox or TONGHOP_INBOX (a folder, or "
                          f"s3://bucket/prefix)")
@@ -305,6 +338,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         _say(f"E-mail NOT sent (they go out with the next run): {mail['error']}", file=sys.stderr)
     elif mail.get("email") != "off":
         _say(f"E-mail: {mail.get('sent', 0)} sent, {mail.get('already_sent', 0)} already sent before.")
+    from tonghop.warehouse import Warehouse
+
+    with Warehouse(settings.warehouse) as warehouse:
+        _say(_scope_line(settings, args.period, warehouse.read_period_submissions(args.period)))
     return EXIT_OK
 
 
@@ -490,6 +527,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inbox", help="folder or s3://bucket/prefix (S3 through the aws_default connection)")
     p.add_argument("--output", help="folder or s3://bucket/prefix for annotated workbooks, Data Docs, summaries")
     p.add_argument("--warehouse", help="SQLAlchemy URL")
+    p.add_argument("--scope", help="unit code to consolidate alone (a province or district; default TONGHOP_SCOPE, "
+                                   "else the whole country)")
     p.add_argument("--no-reports", action="store_true",
                    help="skip the consolidated workbooks and charts (the tonghop_reports DAG's work)")
     p.add_argument("--at", help="ISO time the run stands for, as a DAG run's logical date does: the e-mails due "

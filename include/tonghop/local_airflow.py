@@ -179,6 +179,16 @@ class LocalAirflow:
             time.sleep(2)
         raise TimeoutError(f"Airflow at {self.url} not healthy after {timeout:.0f} s")
 
+    def unpause(self, *dag_ids: str, timeout: float = 300) -> None:
+        """Wait until the DAGs are parsed, then unpause them."""
+        deadline = time.monotonic() + timeout
+        while not set(dag_ids) <= {d["dag_id"] for d in self.api("GET", "/api/v2/dags")["dags"]}:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"DAGs {', '.join(dag_ids)} not parsed after {timeout:.0f} s")
+            time.sleep(3)
+        for dag_id in dag_ids:
+            self.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+
     def api(self, method: str, path: str, body: dict | None = None) -> Any:
         """Call the REST API v2 with a bearer token (POST /auth/token)."""
         if self._token is None:
@@ -196,6 +206,11 @@ class LocalAirflow:
                                                   **({"Authorization": f"Bearer {token}"} if token else {})})
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read() or b"null")
+
+
+# What `make up` unpauses once the DAGs are parsed: the period's chain and the reports its consolidation triggers.
+# tonghop_ingest stays paused: every 5 minutes it would take the inbox's files before a triggered period run.
+UNPAUSED_BY_UP = ("tonghop_period", "tonghop_reports")
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -232,7 +247,13 @@ def main() -> int:
     airflow.start()
     try:
         airflow.wait_healthy(timeout, progress=Progress())
-        print(f"Airflow is up: {airflow.url}  (login: {USER} / {airflow.password}); logs in {home}/standalone.log")
+        airflow.unpause(*UNPAUSED_BY_UP, timeout=timeout)
+        period = os.environ.get("TONGHOP_DEMO_PERIOD", "2026-FY")
+        print(f"Airflow is up: {airflow.url}  (login: {USER} / {airflow.password}, from {home}/passwords.json); "
+              f"logs in {home}/standalone.log")
+        print(f"Unpaused: {', '.join(UNPAUSED_BY_UP)} (tonghop_ingest stays paused until you unpause it).")
+        print(f'Trigger tonghop_period with {{"period": "{period}", "reprocess": true}} to see every file ingested '
+              "again, the consolidation and the tonghop_reports run it triggers.")
         print(f"Reporting-status page: {airflow.url}/tonghop/ (in the UI: Browse → Tình hình báo cáo)")
         print("Press Ctrl+C to stop.")
         airflow.process.wait()
