@@ -162,76 +162,7 @@ def test_charts_are_produced_one_per_kind(officer_sample):
         Image.open(io.BytesIO(data)).verify()
 
 
-def _short(name: str) -> str:
-    return name.removeprefix("Huyện ").removeprefix("Thành phố ")
-
-
-@pytest.fixture
-def province_charts(officer_sample):
-    """The province's three charts as matplotlib figures, before rendering."""
-    from tonghop.charts import FIGURES
-    from tonghop.published import load
-    from tonghop.targets import load_targets
-    from tonghop.warehouse import Warehouse
-
-    settings, manifest = officer_sample
-    with Warehouse(settings.warehouse) as warehouse:
-        data = load(warehouse, PERIOD, PROVINCE)
-    targets = load_targets(settings.targets_path)
-    return {kind: build(data, targets).axes[0] for kind, build in FIGURES.items()}, manifest
-
-
-def test_poverty_chart_plots_each_reporting_districts_rates_the_average_and_the_target(province_charts, hierarchy,
-                                                                                       period):
-    charts, manifest = province_charts
-    ax = charts["poverty_rates"]
-    shown = [d for d in hierarchy.children[PROVINCE] if d in OFFICER_DISTRICTS]  # the others sent nothing
-    sums = {d: exp.expected_sums(manifest, d, "district") for d in shown}
-    poor = [sums[d]["poor_end"] * 100 / sums[d]["total_households"] for d in shown]
-    near = [sums[d]["near_poor_end"] * 100 / sums[d]["total_households"] for d in shown]
-    assert [float(b.get_height()) for b in ax.patches] == pytest.approx(poor + near, abs=1e-4)
-    partial = {d: (c := exp.expected_completeness(manifest, d, "district", period.commune_deadline))["accepted"]
-               < c["expected"] for d in shown}
-    assert [t.get_text() for t in ax.get_xticklabels()] == [
-        _short(hierarchy[d].name) + ("*" if partial[d] else "") for d in shown]
-    province = exp.expected_sums(manifest, PROVINCE, "province")
-    lines = [float(line.get_ydata()[0]) for line in ax.lines]
-    assert lines == pytest.approx([province["poor_end"] * 100 / province["total_households"],
-                                   province["near_poor_end"] * 100 / province["total_households"],
-                                   OFFICER_TARGETS[PROVINCE]], abs=1e-4)
-
-
-def test_completeness_chart_stacks_accepted_rejected_and_missing_communes_of_every_district(province_charts,
-                                                                                          hierarchy, period):
-    charts, manifest = province_charts
-    ax = charts["completeness"]
-    districts = hierarchy.children[PROVINCE]
-    want = [exp.expected_completeness(manifest, d, "district", period.commune_deadline) for d in districts]
-    bars = ax.patches
-    n = len(districts)
-    assert [b.get_height() for b in bars[:n]] == [w["accepted"] for w in want]
-    assert [b.get_height() for b in bars[n:2 * n]] == [w["rejected"] for w in want]
-    assert [b.get_height() for b in bars[2 * n:]] == [w["expected"] - w["received"] for w in want]
-    assert [b.get_y() for b in bars[2 * n:]] == [w["accepted"] + w["rejected"] for w in want]  # stacked
-    assert [t.get_text() for t in ax.get_xticklabels()] == [_short(hierarchy[d].name) for d in districts]
-    assert any(w["received"] == 0 for w in want) and any(w["rejected"] for w in want)
-
-
-def test_disbursement_chart_plots_each_projects_rate_and_the_overall_rate(province_charts):
-    charts, manifest = province_charts
-    ax = charts["disbursement"]
-    sums = exp.expected_sums(manifest, PROVINCE, "province")
-
-    def rate(components):
-        disbursed = sum(sums[f"{c}_{m}"] for c in components for m in ("disb_central", "disb_local", "disb_mobilised"))
-        available = sum(sums[f"{c}_{m}"] for c in components
-                        for m in ("carried_over", "alloc_central", "alloc_local", "mobilised"))
-        return float(disbursed * 100 / available) if available else 0.0
-
-    assert [float(b.get_width()) for b in ax.patches] == pytest.approx([rate([c]) for c in exp.COMPONENTS],
-                                                                        abs=1e-3)
-    assert float(ax.lines[0].get_xdata()[0]) == pytest.approx(rate(exp.COMPONENTS), abs=1e-3)
-    assert len(ax.get_yticklabels()) == len(exp.COMPONENTS)
+# What each chart plots and how it reads: tests/test_charts.py.
 
 
 # --- the reporting-status page, through the FastAPI app's test client -------------------------------------

@@ -140,17 +140,17 @@ def test_charts_are_served_from_the_outputs_and_drawn_once_per_publication(statu
     targets = load_targets(settings.targets_path)
     outputs = LocalOutputs(tmp_path)
     png = tmp_path / PERIOD / "charts" / "836" / "poverty_rates.png"
-    first = chart_png(outputs, data, targets, 1, "poverty_rates")
+    first = chart_png(outputs, data, targets, 1, "poverty_rates", TZ)
     assert png.read_bytes() == first and first[:8] == b"\x89PNG\r\n\x1a\n"
     drawn_at = png.stat().st_mtime_ns
-    assert chart_png(outputs, data, targets, 1, "poverty_rates") == first
+    assert chart_png(outputs, data, targets, 1, "poverty_rates", TZ) == first
     assert png.stat().st_mtime_ns == drawn_at  # served from the outputs, not drawn again
     # A new publication, or new plan targets, draws it again.
-    chart_png(outputs, data, targets, 2, "poverty_rates")
+    chart_png(outputs, data, targets, 2, "poverty_rates", TZ)
     assert png.stat().st_mtime_ns != drawn_at
     assert json.loads((png.parent / STAMP).read_text())["drawn_from"].startswith("2:")
-    no_target = chart_png(outputs, data, Targets([]), 2, "poverty_rates")
+    no_target = chart_png(outputs, data, Targets([]), 2, "poverty_rates", TZ)
     assert no_target != first  # the target line is gone
     # A PNG replaced behind the stamp's back (a reader of an older publication) is not served.
     png.write_bytes(first)
-    assert chart_png(outputs, data, Targets([]), 2, "poverty_rates") == no_target
+    assert chart_png(outputs, data, Targets([]), 2, "poverty_rates", TZ) == no_target

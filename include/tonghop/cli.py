@@ -299,12 +299,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tonghop.pipeline import run_period
 
     settings = _settings(args)
-    period = _period(settings, args.period)
-    edition = settings.edition_for(period).id
-    scope = settings.scope_for(edition)
-    if scope and scope not in settings.editions.hierarchy(edition):
-        raise UsageError(f"the scope {scope} (--scope or TONGHOP_SCOPE) is not a unit on the map of {args.period} "
-                         f"({edition})")
+    _period(settings, args.period)
     if not is_s3(str(settings.inbox)) and not Path(settings.inbox).is_dir():
         raise UsageError(f"the inbox {settings.inbox} is not a folder: give --inbox or TONGHOP_INBOX (a folder, or "
                          f"s3://bucket/prefix)")
@@ -445,7 +440,7 @@ def _write_officer_file(settings: Settings, warehouse: Any, args: argparse.Names
         _say(f"Biểu tổng hợp {data.period['name']} — {data.unit.name}: {out}")
         return EXIT_OK
     out.mkdir(parents=True, exist_ok=True)
-    for kind, png in render_all(data, targets).items():
+    for kind, png in render_all(data, targets, load_calendar(settings.calendar_path).timezone).items():
         (out / f"{kind}.png").write_bytes(png)
         _say(f"Biểu đồ: {out / f'{kind}.png'}")
     return EXIT_OK

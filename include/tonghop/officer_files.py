@@ -47,7 +47,7 @@ def publish_reports(ctx: PeriodContext) -> list[str]:
         # A province from which nothing arrived gets no workbook of blanks (its completeness is on the page).
         if not doc["completeness"]["received"]:
             continue
-        written += write_charts(outputs, data, targets, version)
+        written += write_charts(outputs, data, targets, version, tz)
         written.append(outputs.write(f"{base}.xlsx", workbook_bytes(data, targets, tz, offices, edition)))
         for child in data.children:
             if child.level != hierarchy.leaf_level:

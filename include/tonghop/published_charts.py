@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tonghop.charts import CHARTS, render_all
 from tonghop.published import Consolidated
@@ -20,10 +21,10 @@ from tonghop.targets import Targets
 STAMP = "publication.json"
 
 
-def drawn_from(data: Consolidated, targets: Targets, version: int | None) -> str:
-    """What a unit's charts depend on: the publication version and the unit's plan target."""
+def drawn_from(data: Consolidated, targets: Targets, version: int | None, tz: ZoneInfo) -> str:
+    """What a unit's charts depend on: the publication version, the unit's plan target, the calendar's zone."""
     target = targets.for_unit(data.unit.code, data.period["year"])
-    digest = hashlib.sha256(repr(target).encode()).hexdigest()[:12]
+    digest = hashlib.sha256(f"{target!r} {tz.key}".encode()).hexdigest()[:12]
     return f"{version}:{digest}"
 
 
@@ -40,20 +41,22 @@ def _stamp(outputs: Any, folder: str) -> dict[str, Any]:
     return stamp if isinstance(stamp, dict) else {}
 
 
-def write_charts(outputs: Any, data: Consolidated, targets: Targets, version: int | None) -> list[str]:
+def write_charts(outputs: Any, data: Consolidated, targets: Targets, version: int | None, tz: ZoneInfo
+                 ) -> list[str]:
     """Draw every chart the data allows and stamp them; returns the locations written."""
     folder = _folder(data)
-    pngs = render_all(data, targets)
+    pngs = render_all(data, targets, tz)
     written = [outputs.write(f"{folder}/{kind}.png", png) for kind, png in pngs.items()]
-    stamp = {"drawn_from": drawn_from(data, targets, version), "kinds": {k: _sha(png) for k, png in pngs.items()}}
+    stamp = {"drawn_from": drawn_from(data, targets, version, tz), "kinds": {k: _sha(png) for k, png in pngs.items()}}
     outputs.write(f"{folder}/{STAMP}", json.dumps(stamp).encode())  # last: the PNGs are in place before it
     return written
 
 
-def chart_png(outputs: Any, data: Consolidated, targets: Targets, version: int | None, kind: str) -> bytes:
+def chart_png(outputs: Any, data: Consolidated, targets: Targets, version: int | None, kind: str,
+              tz: ZoneInfo) -> bytes:
     """One chart of the unit's current publication: from the outputs when drawn from it, else drawn now and
     kept for the next reader."""
-    folder, key = _folder(data), drawn_from(data, targets, version)
+    folder, key = _folder(data), drawn_from(data, targets, version, tz)
     stamp = _stamp(outputs, folder)
     kinds = stamp.get("kinds") if stamp.get("drawn_from") == key else None
     kinds = kinds if isinstance(kinds, dict) else {}
@@ -61,7 +64,7 @@ def chart_png(outputs: Any, data: Consolidated, targets: Targets, version: int |
         png = outputs.read(f"{folder}/{kind}.png")
         if png and _sha(png) == kinds[kind]:
             return png
-    png = CHARTS[kind](data, targets)
+    png = CHARTS[kind](data, targets, tz)
     outputs.write(f"{folder}/{kind}.png", png)
     # Two readers drawing different kinds at once may each keep only their own kind in the stamp: the other
     # is drawn once more, never served stale.

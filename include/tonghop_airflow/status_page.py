@@ -309,7 +309,7 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
         from tonghop.storage import open_outputs
         from tonghop.targets import load_targets
 
-        settings, warehouse, _ = context()
+        settings, warehouse, tz = context()
         _scope(settings, warehouse, user, period, unit)
         if kind not in CHARTS:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "Không có biểu đồ này")
@@ -317,7 +317,7 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
         data = _load(warehouse, period, unit)
         on_map = settings.edition_for(load_calendar(settings.calendar_path).get(period)).id
         targets = load_targets(settings.targets_path, settings.editions, on_map)
-        png = chart_png(open_outputs(settings.output), data, targets, version, kind)
+        png = chart_png(open_outputs(settings.output), data, targets, version, kind, tz)
         # The page asks for ?v=<publication>: a new publication is a new URL, so browsers may keep this one.
         return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
