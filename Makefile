@@ -15,7 +15,7 @@ DEMO_PERIOD ?= 2026-FY
 DEMO_UNIT ?= 86
 DEMO_HOME ?= $(CURDIR)/var/demo
 
-.PHONY: install demo test test-quick lint browser up up-celery airflow-ui bench requirements clean
+.PHONY: install demo test test-quick lint browser office up up-celery airflow-ui bench requirements clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -65,8 +65,17 @@ $(CHROMEDRIVER):
 
 browser: $(CHROMEDRIVER)
 
+# Debian's LibreOffice Calc without its GUI: the tests compute the workbook's own formulas with it and render
+# workbooks to PDF as offices print them (apt, as root or through sudo).
+SOFFICE := /usr/bin/soffice
+$(SOFFICE):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libreoffice-calc-nogui > /dev/null
+
+office: $(SOFFICE)
+
 ## test: the whole test suite (needs the local PostgreSQL; in CI a missing server fails the run)
-test: $(STAMP) $(CHROMEDRIVER)
+test: $(STAMP) $(CHROMEDRIVER) $(SOFFICE)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 

@@ -111,10 +111,17 @@ def _key_at(sheet: str, cell: str) -> str:
 
 
 def _template_formulas() -> dict[tuple[str, str], str]:
+    from tonghop.config import Settings
+    from tonghop.self_check import self_check_formulas
+
+    spec = load_spec()
     out = {}
-    for section in load_spec().sections:
+    for section in spec.sections:
         out.update({(section.sheet, c): f for c, f, _ in section.formula_cells()})
         out.update({(section.sheet, f.cell): f.formula for f in section.fields if f.formula})
+    # The self-check sheet's verdicts (tonghop.self_check) stay live in the marked copy too.
+    out.update({(spec.self_check["sheet"], cell): f
+                for cell, f in self_check_formulas(spec, Settings.from_env().expectations_dir).items()})
     return out
 
 

@@ -47,7 +47,7 @@ def blank_workbook(tmp_path, hierarchy, period):
 def test_generated_workbook_is_prefilled_locked_and_marked(blank_workbook, period):
     wb, prefilled = blank_workbook
     spec = load_spec()
-    assert wb.sheetnames == [spec.instructions_sheet, *spec.sheet_names]
+    assert wb.sheetnames == [spec.instructions_sheet, *spec.sheet_names, spec.self_check["sheet"]]
     instructions = "\n".join(str(c.value) for c in wb[spec.instructions_sheet]["A"] if c.value)
     assert "10/11/2024" in instructions and "Huyện Ba Tri" in instructions
     for f in spec.fields:

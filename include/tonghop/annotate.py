@@ -28,8 +28,10 @@ from openpyxl.worksheet.cell_range import CellRange
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 
+from tonghop.config import Settings
 from tonghop.findings import ERROR, SEVERITY_LABELS, Finding
 from tonghop.safety import safe_name
+from tonghop.self_check import self_check_formulas
 from tonghop.spec import TemplateSpec, load_spec
 
 FINDINGS_SHEET = "Kết quả kiểm tra"
@@ -132,6 +134,8 @@ def _template_formulas(spec: TemplateSpec) -> dict[str, dict[str, str]]:
         for f in section.fields:
             if f.formula:
                 out[section.sheet][f.cell] = f.formula
+    if spec.self_check:  # the self-check sheet stays live: the commune corrects the marked copy and sends it again
+        out[spec.self_check["sheet"]].update(self_check_formulas(spec, Settings.from_env().expectations_dir))
     return out
 
 

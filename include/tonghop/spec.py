@@ -171,6 +171,8 @@ class TemplateSpec:
     fields: tuple[Field, ...] = field(default=())
     instructions_sheet: str = "Hướng dẫn"
     instructions: tuple[dict[str, Any], ...] = ()
+    # The "Tự kiểm tra" sheet (tonghop.self_check): sheet name, title, note, columns (header, width).
+    self_check: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @functools.cached_property
     def by_key(self) -> dict[str, Field]:
@@ -366,4 +368,5 @@ def load_spec(path: Path | str = SPEC_PATH) -> TemplateSpec:
         fields=fields,
         instructions_sheet=raw["instructions"]["sheet"],
         instructions=tuple(raw["instructions"]["lines"]),
+        self_check=raw.get("self_check", {}),
     )

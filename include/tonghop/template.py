@@ -19,6 +19,7 @@ from tonghop.calendar import Period
 from tonghop.config import Settings
 from tonghop.hierarchy import Hierarchy
 from tonghop.offices import Offices, load_offices
+from tonghop.self_check import add_self_check
 from tonghop.spec import Field, Section, TemplateSpec, load_spec
 from tonghop.vocabulary import local_date
 
@@ -247,13 +248,16 @@ def _write_instructions(ws: Worksheet, spec: TemplateSpec, prefilled: Mapping[st
 
 
 def build_workbook(prefilled: Mapping[str, Any], period: Period, values: Mapping[str, Any] | None = None,
-                   spec: TemplateSpec | None = None) -> Workbook:
+                   spec: TemplateSpec | None = None, expectations_dir: Path | None = None) -> Workbook:
     spec = spec or load_spec()
     wb = Workbook()
     wb.remove(wb.active)
     _write_instructions(wb.create_sheet(spec.instructions_sheet), spec, prefilled, period)
     for section in spec.sections:
         _write_section(wb.create_sheet(section.sheet), spec, section, prefilled, values or {}, period)
+    if spec.self_check:
+        add_self_check(wb, spec, expectations_dir or Settings.from_env().expectations_dir,
+                       {"title": FONT_TITLE, "bold": FONT_BOLD, "body": FONT_BODY, "hint": FONT_HINT})
     wb.active = 1
     version = prefilled.get("template_version", spec.version)
     wb.custom_doc_props.append(StringProperty(name=spec.property_name, value=f"{spec.template_id}/{version}"))
