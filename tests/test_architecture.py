@@ -16,7 +16,7 @@ INCLUDE = ROOT / "include"
 LAYERS = {
     "foundation": {"vocabulary", "yamlfile", "safety", "numbers", "spec", "calendar", "hierarchy", "inbox", "contacts",
                    "targets", "isolation", "findings", "config", "editions", "correspondence", "offices",
-                   "officers", "startup"},
+                   "officers", "startup", "print_layout"},
     "model and storage": {"schema", "ledger", "storage", "warehouse", "parse", "self_check", "template", "annotate",
                           "mailer", "rollup", "validate", "dictionary", "synth", "outliers", "sign_off"},
     "read side and readers": {"published", "published_charts", "summary", "charts", "officer_workbook", "reader",

@@ -30,6 +30,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from tonghop.config import Settings
 from tonghop.findings import ERROR, SEVERITY_LABELS, Finding
+from tonghop.print_layout import workbook_bytes
 from tonghop.safety import safe_name
 from tonghop.self_check import self_check_formulas
 from tonghop.spec import TemplateSpec, load_spec
@@ -223,9 +224,7 @@ def annotate_workbook(content: bytes, findings: Sequence[Finding], file_name: st
     wb.active = 0
     for sheet in wb.worksheets:
         sheet.sheet_view.tabSelected = sheet is ws
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    return workbook_bytes(wb)
 
 
 def annotated_name(file_name: str) -> str:

@@ -22,6 +22,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from tonghop.annotate import safe_text
 from tonghop.numbers import fmt
 from tonghop.offices import Office, Offices
+from tonghop.print_layout import fit_row_heights, signature_block
 from tonghop.published import Consolidated, UnitFigures
 from tonghop.targets import Targets
 from tonghop.vocabulary import APPROVAL_LABELS, AREA_LABELS, COMMUNE_AREAS, NOT_RECEIVED, TOTAL, local_time
@@ -290,6 +291,10 @@ def _completeness(ws: Worksheet, data: Consolidated, tz: ZoneInfo) -> None:
             ("Tên xã", "Mã xã", "Thuộc", "Tệp", "Nhận lúc", "Số lỗi"))
 
 
+PLACE_AND_DATE = "{place}, ngày ..... tháng ..... năm ........"
+SIGNERS = (("NGƯỜI LẬP BIỂU", "(Ký, ghi rõ họ tên)"), ("THỦ TRƯỞNG ĐƠN VỊ", "(Ký, ghi rõ họ tên, đóng dấu)"))
+
+
 def unit_office(offices: Offices, edition: str, unit: UnitFigures) -> Office | None:
     """The office whose letterhead the unit's workbook carries (none for a commune: no office at that level)."""
     if not offices.has_office(edition, unit.level):
@@ -323,10 +328,14 @@ def build_workbook(data: Consolidated, targets: Targets, tz: ZoneInfo, offices: 
         lambda ws: _completeness(ws, data, tz),
     )
     office = unit_office(offices, edition, data.unit)
+    place = PLACE_AND_DATE.format(place=data.unit.name)
     for name, write in zip(SHEETS, writers, strict=True):
         ws = wb.create_sheet(name)
         write(ws)
         write_letterhead(ws, data.unit, office)
+        fit_row_heights(ws)
+        last = ws.max_column
+        signature_block(ws, ws.max_row + 2, (1, 2), (max(3, last - 3), last), place, SIGNERS)
     wb.properties.title = f"Tổng hợp {data.period['name']} — {data.unit.name}"
     wb.properties.creator = "tonghop"
     return wb

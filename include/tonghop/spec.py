@@ -173,6 +173,8 @@ class TemplateSpec:
     instructions: tuple[dict[str, Any], ...] = ()
     # The "Tự kiểm tra" sheet (tonghop.self_check): sheet name, title, note, columns (header, width).
     self_check: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    # The printed form (tonghop.print_layout): issuer lines, the signed section, place and date, signers.
+    printing: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @functools.cached_property
     def by_key(self) -> dict[str, Field]:
@@ -369,4 +371,5 @@ def load_spec(path: Path | str = SPEC_PATH) -> TemplateSpec:
         instructions_sheet=raw["instructions"]["sheet"],
         instructions=tuple(raw["instructions"]["lines"]),
         self_check=raw.get("self_check", {}),
+        printing=raw.get("print", {}),
     )

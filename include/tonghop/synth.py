@@ -24,6 +24,7 @@ from tonghop.calendar import Period
 from tonghop.hierarchy import Hierarchy, Unit
 from tonghop.inbox import UNPLACED_BATCH, inbox_relative_path
 from tonghop.numbers import fmt
+from tonghop.print_layout import workbook_bytes
 from tonghop.spec import TemplateSpec, load_spec
 from tonghop.template import build_workbook, prefill_values
 from tonghop.vocabulary import URBAN
@@ -515,7 +516,7 @@ def _write_one(job: tuple[Path, dict[str, Any], dict[str, Any], Period, float, s
         wb = build_workbook(prefilled, period, written)
         if damage == "missing_sheet":
             wb.remove(wb[load_spec().sections[-1].sheet])
-        wb.save(path)
+        path.write_bytes(workbook_bytes(wb))
     os.utime(path, (mtime, mtime))
 
 

@@ -19,6 +19,7 @@ from tonghop.calendar import Period
 from tonghop.config import Settings
 from tonghop.hierarchy import Hierarchy
 from tonghop.offices import Offices, load_offices
+from tonghop.print_layout import fit_row_heights, page_heading, signature_block, workbook_bytes
 from tonghop.self_check import add_self_check
 from tonghop.spec import Field, Section, TemplateSpec, load_spec
 from tonghop.vocabulary import local_date
@@ -40,6 +41,8 @@ CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
 UNLOCKED = Protection(locked=False)
 
 COLUMN_WIDTHS = {"A": 7, "B": 58, "C": 16}
+INSTRUCTIONS_WIDTH = 70  # one A4 portrait page wide unscaled (LibreOffice does not scale this sheet down)
+PAGE_NUMBERS = "Trang &P / &N"
 VALUE_WIDTH = 17
 
 
@@ -207,6 +210,11 @@ def _write_section(ws: Worksheet, spec: TemplateSpec, section: Section, prefille
     if section.key == "identification":
         ws.column_dimensions["C"].width = 40
     ws.freeze_panes = ws.cell(row=section.header_row + 1, column=1)
+    fit_row_heights(ws)
+    if section.key == spec.printing.get("signed_section"):
+        place = spec.printing["place_date"].format(**_names(prefilled))
+        signers = [tuple(pair) for pair in spec.printing["signers"]]
+        last_row = signature_block(ws, last_row + 2, (1, 2), (min(3, last_col), last_col), place, signers)
     ws.print_title_rows = f"1:{section.header_row}"
     ws.print_area = f"A1:{get_column_letter(last_col)}{last_row}"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
@@ -214,10 +222,24 @@ def _write_section(ws: Worksheet, spec: TemplateSpec, section: Section, prefille
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.oddFooter.center.text = "Trang &P / &N"
+    ws.oddFooter.center.text = PAGE_NUMBERS
+    if spec.printing:
+        page_heading(ws, _issuer(spec, prefilled))
     ws.protection.sheet = True
     ws.protection.formatColumns = False
     ws.protection.formatRows = False
+
+
+def _names(prefilled: Mapping[str, Any]) -> dict[str, str]:
+    """The unit names of the identification, as written and upper case (for letterheads)."""
+    names = {k: str(v) for k, v in prefilled.items() if k.endswith("_name") and v}
+    return {**names, **{f"{k}_upper": v.upper() for k, v in names.items()}}
+
+
+def _issuer(spec: TemplateSpec, prefilled: Mapping[str, Any]) -> list[str]:
+    names = _names(prefilled)
+    lines = spec.printing["issuer" if "district_name" in names else "issuer_without_district"]
+    return [line.format(**names) for line in lines]
 
 
 def _write_instructions(ws: Worksheet, spec: TemplateSpec, prefilled: Mapping[str, Any], period: Period) -> None:
@@ -233,7 +255,7 @@ def _write_instructions(ws: Worksheet, spec: TemplateSpec, prefilled: Mapping[st
     }
     fonts = {"title": FONT_TITLE, "bold": FONT_BOLD, "hint": FONT_HINT}
     fills = {"input": FILL_INPUT, "prefilled": FILL_PREFILLED, "formula": FILL_FORMULA}
-    ws.column_dimensions["A"].width = 120
+    ws.column_dimensions["A"].width = INSTRUCTIONS_WIDTH
     for idx, line in enumerate(spec.instructions, start=1):
         cell = ws.cell(row=idx, column=1, value=line["text"].format(**context))
         cell.font = fonts.get(line.get("style"), FONT_BODY)
@@ -241,9 +263,12 @@ def _write_instructions(ws: Worksheet, spec: TemplateSpec, prefilled: Mapping[st
         if line.get("fill"):
             cell.fill = fills[line["fill"]]
     ws.sheet_view.showGridLines = False
+    fit_row_heights(ws)
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.orientation = "portrait"
     ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.page_setup.fitToHeight = 0
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.oddFooter.center.text = PAGE_NUMBERS
     ws.protection.sheet = True
 
 
@@ -269,5 +294,5 @@ def build_workbook(prefilled: Mapping[str, Any], period: Period, values: Mapping
 def write_workbook(path: Path, prefilled: Mapping[str, Any], period: Period,
                    values: Mapping[str, Any] | None = None, spec: TemplateSpec | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    build_workbook(prefilled, period, values, spec).save(path)
+    path.write_bytes(workbook_bytes(build_workbook(prefilled, period, values, spec)))
     return path
