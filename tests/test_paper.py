@@ -14,6 +14,8 @@ from openpyxl import load_workbook
 
 from tests.conftest import DISTRICT, PERIOD, PROVINCE, ROOT
 from tests.office import convert
+from tonghop.calendar import load_calendar
+from tonghop.config import Settings
 from tonghop.spec import load_spec
 from tonghop.synth import SampleOptions, generate_sample
 
@@ -55,6 +57,13 @@ def printed(officer_sample, hierarchy, period, tmp_path_factory):
     books = work / "books"
     books.mkdir()
     shutil.copy(next(inbox.rglob("*.xlsx")), books / "commune.xlsx")
+    # A commune of today's map: no district, the province's committee above it.
+    today = Settings.from_env(home=work)
+    period_2026 = load_calendar(today.calendar_path).get("2026-FY")
+    map_2026 = today.hierarchy_for(period_2026)
+    commune_2026 = map_2026.reporting_units("86")[7]
+    generate_sample([commune_2026], period_2026, map_2026, work / "inbox-2026", SampleOptions(seed=21, late_rate=0))
+    shutil.copy(next((work / "inbox-2026").rglob("*.xlsx")), books / "commune-2026.xlsx")
     reports = settings.output_dir / PERIOD / "reports"
     shutil.copy(reports / f"{PROVINCE}.xlsx", books / "province.xlsx")
     shutil.copy(reports / f"{DISTRICT}.xlsx", books / "district.xlsx")
@@ -64,10 +73,12 @@ def printed(officer_sample, hierarchy, period, tmp_path_factory):
     for pdf in pdfs:
         for number, page in enumerate(pymupdf.open(pdf), start=1):
             page.get_pixmap(dpi=60).save(ARTIFACTS / f"{pdf.stem}-{number:02d}.png")
-    return {pdf.stem: pdf for pdf in pdfs} | {"commune_name": commune.name, "sources": books}
+    return {pdf.stem: pdf for pdf in pdfs} | {"names": {"commune": ("UBND HUYỆN BA TRI", commune.name),
+                                                         "commune-2026": ("UBND TỈNH VĨNH LONG", commune_2026.name)},
+                                               "sources": books}
 
 
-@pytest.mark.parametrize("name", ["commune", "province", "district"])
+@pytest.mark.parametrize("name", ["commune", "commune-2026", "province", "district"])
 def test_every_page_fits_and_no_text_prints_over_other_text(printed, name):
     document = pymupdf.open(printed[name])
     assert document.page_count >= 5
@@ -84,9 +95,10 @@ def _pages_with(document: pymupdf.Document, text: str) -> list[int]:
     return [i for i, page in enumerate(document) if text in page.get_text()]
 
 
-def test_the_commune_form_carries_the_heading_and_the_signature_block(printed):
-    document, spec = pymupdf.open(printed["commune"]), load_spec()
-    name = printed["commune_name"]
+@pytest.mark.parametrize("form", ["commune", "commune-2026"])
+def test_the_commune_form_carries_the_heading_and_the_signature_block(printed, form):
+    document, spec = pymupdf.open(printed[form]), load_spec()
+    above, name = printed["names"][form]
     for section in spec.sections:
         first = _pages_with(document, section.title)[0]
         page = document[first]
@@ -95,7 +107,7 @@ def test_the_commune_form_carries_the_heading_and_the_signature_block(printed):
         for line in MOTTO:  # the national heading, top right
             assert found[line].y1 < top and found[line].x0 > page.rect.width / 2, (section.sheet, line)
         issuer = [text for text, rect in found.items() if text.startswith("UBND ") and rect.y1 < top]
-        assert issuer == ["UBND HUYỆN BA TRI", f"UBND {name.upper()}"], section.sheet  # the issuing unit, top left
+        assert issuer == [above, f"UBND {name.upper()}"], section.sheet  # the issuing unit, top left
         assert all(found[text].x1 < page.rect.width / 2 for text in issuer)
     # Signed once, under the last form sheet's table: place and date, the preparer and the commune chairman.
     signed = _pages_with(document, "NGƯỜI LẬP BIỂU")
