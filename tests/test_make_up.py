@@ -147,6 +147,12 @@ def test_the_readme_steps_after_make_demo_show_ingestion_consolidation_and_repor
         ledger = Warehouse(settings.warehouse).read_period_submissions(period_id)
         assert len(ledger) == received  # every file once: checked again, not recorded twice
     finally:
-        up.send_signal(signal.SIGINT)
-        up.communicate(timeout=120)
+        up.send_signal(signal.SIGINT)  # Ctrl+C, as the README says
+        try:
+            out, err = up.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            up.kill()
+            out, err = up.communicate()
+            raise AssertionError(f"make up did not stop on Ctrl+C: {out[-2000:]} {err[-2000:]}") from None
+    assert "Stopping Airflow" in out, (out, err)
     assert _processes_with(home) == []

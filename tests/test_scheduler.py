@@ -133,4 +133,4 @@ def test_period_under_a_real_scheduler(tmp_path, hierarchy, period):
     for unit in (PROVINCE, DISTRICT):
         assert (home / "runs" / PERIOD / "reports" / f"{unit}.xlsx").stat().st_size > 5_000
     charts = home / "runs" / PERIOD / "charts" / PROVINCE
-    assert sorted(p.name for p in charts.iterdir()) == ["completeness.png", "disbursement.png", "poverty_rates.png"]
+    assert sorted(p.name for p in charts.glob("*.png")) == ["completeness.png", "disbursement.png", "poverty_rates.png"]
