@@ -242,6 +242,9 @@ def main() -> int:
         return 2
     airflow = LocalAirflow(home=home, port=port, password=os.environ.get("TONGHOP_UI_PASSWORD", "tonghop"))
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops everything it started too, like Ctrl+C
+    # Ctrl+C stops it even when it was started from a script's background job, which ignores SIGINT (POSIX:
+    # asynchronous commands without job control), so Python would not turn it into KeyboardInterrupt.
+    signal.signal(signal.SIGINT, _interrupt)
     print(f"Starting Airflow (api-server, scheduler, dag-processor, triggerer; log: {home}/standalone.log) …",
           flush=True)
     airflow.start()

@@ -57,20 +57,22 @@ def fit_row_heights(ws: Worksheet, first_row: int = 1, last_row: int | None = No
         min_col, min_row, max_col, max_row = range_boundaries(merged.coord)
         spans[(min_row, min_col)] = (max_row, max_col)
     needed: dict[int, float] = {}
-    for row in ws.iter_rows(min_row=first_row, max_row=last_row or ws.max_row):
-        for cell in row:
-            if isinstance(cell, MergedCell) or not isinstance(cell.value, str) or cell.value.startswith("="):
-                continue
-            last_row_of, last_col = spans.get((cell.row, cell.column), (cell.row, cell.column))
-            width = sum(column_width(ws, c) for c in range(cell.column, last_col + 1))
-            wraps = bool(cell.alignment and cell.alignment.wrap_text) or "\n" in cell.value
-            if not wraps:
-                continue
-            font = cell.font or Font()
-            points = float(font.sz or 11)
-            height = wrapped_lines(cell.value, width, points, bool(font.b)) * points * LINE_SPACING + PADDING
-            have = sum(_height(ws, r) for r in range(cell.row, last_row_of))  # rows above the last one
-            needed[last_row_of] = max(needed.get(last_row_of, 0.0), height - have)
+    last_row = last_row or ws.max_row
+    for cell in list(ws._cells.values()):  # the cells that exist (iter_rows would create every empty one)
+        if not first_row <= cell.row <= last_row:
+            continue
+        if isinstance(cell, MergedCell) or not isinstance(cell.value, str) or cell.value.startswith("="):
+            continue
+        wraps = bool(cell.alignment and cell.alignment.wrap_text) or "\n" in cell.value
+        if not wraps:
+            continue
+        last_row_of, last_col = spans.get((cell.row, cell.column), (cell.row, cell.column))
+        width = sum(column_width(ws, c) for c in range(cell.column, last_col + 1))
+        font = cell.font or Font()
+        points = float(font.sz or 11)
+        height = wrapped_lines(cell.value, width, points, bool(font.b)) * points * LINE_SPACING + PADDING
+        have = sum(_height(ws, r) for r in range(cell.row, last_row_of))  # rows above the last one
+        needed[last_row_of] = max(needed.get(last_row_of, 0.0), height - have)
     for row, height in needed.items():
         if height > _height(ws, row):
             ws.row_dimensions[row].height = math.ceil(height)

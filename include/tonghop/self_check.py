@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import ast
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from copy import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from openpyxl.formatting.rule import FormulaRule
+from openpyxl.formatting.rule import FormulaRule, Rule
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.styles.differential import DifferentialStyle
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.workbook.workbook import Workbook
 
@@ -249,6 +251,13 @@ def self_check_formulas(spec: TemplateSpec, expectations_dir: Path) -> dict[str,
     return out
 
 
+def _by_sheet(cells: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for sheet, cell in cells:
+        out.setdefault(sheet, []).append(cell)
+    return out
+
+
 def add_self_check(wb: Workbook, spec: TemplateSpec, expectations_dir: Path, fonts: Mapping[str, Font]) -> None:
     """The self-check sheet, its defined names and the red conditional formats on the rules' cells."""
     layout = spec.self_check
@@ -268,21 +277,26 @@ def add_self_check(wb: Workbook, spec: TemplateSpec, expectations_dir: Path, fon
         ws.column_dimensions[column].width = width
     ws.column_dimensions["E"].hidden = True
     formulas = self_check_formulas(spec, expectations_dir)
+    # The first rule's cells are styled once; the others copy their style (openpyxl would otherwise compare each
+    # new font, border and alignment with every one the workbook has: most of a sample workbook's writing time).
+    prototypes = [ws[f"{column}{FIRST_ROW}"] for column in "ABCD"]
+    for column, cell in zip("ABCD", prototypes, strict=True):
+        cell.font, cell.border = fonts["body"], border
+        cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="left" if column == "C" else "center")
+    red = DifferentialStyle(fill=RED)  # one style for every rule's red cells
     for i, rule in enumerate(workbook_rules(spec, expectations_dir)):
         row = FIRST_ROW + i
         ws[f"A{row}"], ws[f"B{row}"], ws[f"C{row}"] = i + 1, rule.check_id, rule.title
         ws[f"D{row}"], ws[f"E{row}"] = formulas[f"D{row}"], formulas[f"E{row}"]
         # Wrapped text gets the height it needs (Excel and LibreOffice do not grow rows written by a program).
         ws.row_dimensions[row].height = LINE_HEIGHT * max(1, -(-len(rule.title) // CHARACTERS_PER_LINE))
-        for column in "ABCD":
-            cell = ws[f"{column}{row}"]
-            cell.font, cell.border = fonts["body"], border
-            cell.alignment = Alignment(wrap_text=True, vertical="center",
-                                       horizontal="left" if column == "C" else "center")
+        for column, prototype in zip("ABCD", prototypes, strict=True):
+            ws[f"{column}{row}"]._style = copy(prototype._style)
         name = f"TuKiemTra_{i + 1:03d}"
         wb.defined_names[name] = DefinedName(name, attr_text=f"'{layout['sheet']}'!$E${row}")
-        for sheet, cell in rule.marked:
-            wb[sheet].conditional_formatting.add(cell, FormulaRule(formula=[f"NOT({name})"], fill=RED))
+        for sheet, cells in _by_sheet(rule.marked).items():
+            wb[sheet].conditional_formatting.add(" ".join(cells), Rule(type="expression", formula=[f"NOT({name})"],
+                                                                       dxf=red))
     last = FIRST_ROW + len(workbook_rules(spec, expectations_dir)) - 1
     ws.conditional_formatting.add(f"D{FIRST_ROW}:D{last}",
                                   FormulaRule(formula=[f'D{FIRST_ROW}="{FAILED}"'], fill=RED, font=RED_FONT))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from copy import copy
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -110,12 +111,47 @@ def _validation(f: Field) -> DataValidation | None:
     return dv
 
 
+def _style_key(cell: Any) -> tuple[int, ...]:
+    """A cell's style as the indices it is made of (openpyxl leaves a cell nobody styled without one)."""
+    return tuple(cell._style) if cell._style is not None else ()
+
+
+def _style_field(cell: Any, f: Field, styled: dict[tuple, Any]) -> None:
+    """A field's cell: yellow and unlocked to type in, grey when pre-filled, blue and bold when computed. Fields of
+    one kind share one style, worked out once (see _style_table)."""
+    kind = "prefilled" if f.prefilled else "formula" if f.formula else "input"
+    recipe = (_style_key(cell), kind, f.number_format, f.type, f.is_numeric)
+    if recipe in styled:
+        cell._style = copy(styled[recipe])
+        return
+    cell.font = FONT_BOLD if kind == "formula" else FONT_BODY
+    if f.number_format:
+        cell.number_format = f.number_format
+    if f.type in ("code", "period", "phone"):
+        cell.number_format = "@"
+    elif f.type == "date":
+        cell.number_format = "dd/mm/yyyy"
+    cell.alignment = Alignment(horizontal="left" if not f.is_numeric else "right", vertical="center")
+    cell.fill = {"prefilled": FILL_PREFILLED, "formula": FILL_FORMULA, "input": FILL_INPUT}[kind]
+    if kind == "input":
+        cell.protection = UNLOCKED
+    styled[recipe] = copy(cell._style)
+
+
 def _style_table(ws: Worksheet, section: Section, last_row: int, last_col: int) -> None:
+    # A cell's style is a row of indices into the workbook's fonts, borders, ...: the table's cells start from a
+    # handful of them, so each is worked out once and copied (openpyxl hashes every style object it is given).
+    styled: dict[tuple[int, ...], Any] = {}
     for row in ws.iter_rows(min_row=section.header_row, max_row=last_row, min_col=1, max_col=last_col):
         for cell in row:
+            before = _style_key(cell)
+            if before in styled:
+                cell._style = copy(styled[before])
+                continue
             cell.border = BORDER
             if cell.font == Font():
                 cell.font = FONT_BODY
+            styled[before] = copy(cell._style)
 
 
 def _write_section(ws: Worksheet, spec: TemplateSpec, section: Section, prefilled: Mapping[str, Any],
@@ -164,6 +200,7 @@ def _write_section(ws: Worksheet, spec: TemplateSpec, section: Section, prefille
         cell.fill = FILL_FORMULA
         cell.number_format = number_format or "General"
     validations: dict[str, DataValidation] = {}
+    styled: dict[tuple, Any] = {}
     omitted = spec.omitted(str(prefilled.get("template_version", spec.version)))
     for f in fields:
         if f.key in omitted:  # e.g. the district rows, on the two-level map: the row is emptied and hidden
@@ -172,25 +209,13 @@ def _write_section(ws: Worksheet, spec: TemplateSpec, section: Section, prefille
             ws.row_dimensions[f.row].hidden = True
             continue
         cell = ws[f.cell]
-        cell.font = FONT_BODY
-        if f.number_format:
-            cell.number_format = f.number_format
-        if f.type in ("code", "period", "phone"):
-            cell.number_format = "@"
-        elif f.type == "date":
-            cell.number_format = "dd/mm/yyyy"
-        cell.alignment = Alignment(horizontal="left" if not f.is_numeric else "right", vertical="center")
+        _style_field(cell, f, styled)
         if f.prefilled:
             cell.value = prefilled.get(f.prefilled)
-            cell.fill = FILL_PREFILLED
         elif f.formula:
             cell.value = values.get(f.key, f.formula)
-            cell.fill = FILL_FORMULA
-            cell.font = FONT_BOLD
         else:
             cell.value = _excel_value(f, values.get(f.key))
-            cell.fill = FILL_INPUT
-            cell.protection = UNLOCKED
             dv_key = f"{f.type}:{f.min}:{f.max}"
             if dv_key not in validations:
                 dv = _validation(f)
