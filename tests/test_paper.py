@@ -6,6 +6,7 @@ them. Every page is kept as a PNG in var/test-artifacts/paper/."""
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
 
 import pymupdf
@@ -88,6 +89,8 @@ def test_every_page_fits_and_no_text_prints_over_other_text(printed, name):
         outside = [text for rect, text in lines if not page.rect.contains(rect)]
         assert outside == [], (name, number, outside)
         assert _overlapping(lines) == [], (name, number)
+        assert any(re.fullmatch(rf"Trang {number} ?/ ?{document.page_count}", text) for _, text in lines), (
+            name, number, "page numbers")
         assert page.rect.width in (pytest.approx(595.3, abs=1), pytest.approx(841.9, abs=1))  # A4, either way
 
 

@@ -302,7 +302,8 @@ def add_self_check(wb: Workbook, spec: TemplateSpec, expectations_dir: Path, fon
                                   FormulaRule(formula=[f'D{FIRST_ROW}="{FAILED}"'], fill=RED, font=RED_FONT))
     ws.sheet_view.showGridLines = False
     ws.print_title_rows = f"{FIRST_ROW - 1}:{FIRST_ROW - 1}"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.paperSize, ws.page_setup.orientation = ws.PAPERSIZE_A4, "portrait"
     ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.page_setup.fitToHeight = 0
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.oddFooter.center.text = "Trang &P / &N"
     ws.protection.sheet = True
