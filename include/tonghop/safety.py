@@ -260,11 +260,16 @@ def clean_text(text: str, keep_newlines: bool = True) -> str:
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+def without_diacritics(text: str) -> str:
+    """Vietnamese without its marks ('Đông Hải' → 'Dong Hai'); other characters stay."""
+    decomposed = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
 def safe_name(text: str, fallback: str = "tep", limit: int = 80) -> str:
     """A user-supplied name made safe for a path component: ASCII letters, digits, '.', '_' and '-' only;
     no leading dot, no '..', no separators or control characters ('Báo cáo/../x' → 'Bao-cao-x')."""
-    ascii_text = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
-    ascii_text = ascii_text.encode("ascii", "ignore").decode()
+    ascii_text = without_diacritics(text).encode("ascii", "ignore").decode()
     cleaned = _SAFE.sub("-", ascii_text).strip(".-_")
     cleaned = re.sub(r"\.{2,}", ".", cleaned)[:limit].strip(".-_")
     return cleaned or fallback

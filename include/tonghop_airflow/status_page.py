@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -45,6 +44,7 @@ from tonghop.published import (
     top_units,
 )
 from tonghop.review import load_review
+from tonghop.safety import without_diacritics
 from tonghop.sign_off import ACCEPT, APPROVE, RETURN, SEND_BACK, WITHDRAW, Event, SignOffError, decide
 from tonghop.spec import load_spec
 from tonghop.vocabulary import (
@@ -71,8 +71,7 @@ OPEN_SECTIONS_UP_TO = 40  # communes: a larger unit shows its districts folded u
 
 def _folded(text: str) -> str:
     """Lower case without diacritics: "ba tri" finds "Huyện Ba Tri", "dong" finds "Đông"."""
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    return without_diacritics(text).casefold()
 
 
 def _matches(commune: dict[str, Any], wanted: str | None, search: str) -> bool:
