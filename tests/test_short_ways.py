@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
+import re
 import zipfile
 from decimal import Decimal
 
@@ -143,3 +144,46 @@ def test_a_workbook_reads_the_same_through_the_bounded_reader(tmp_path, hierarch
     slow = _long_way(spec, sheets, inspection.cell_notes)
     assert fast.values == slow["values"] and fast.raw == slow["raw"]
     assert np.array_equal(fast.numbers, slow["numbers"], equal_nan=True)
+
+
+def _with_sheet_xml(content: bytes, sheet: str, edit) -> bytes:
+    package = {}
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        package = {info.filename: archive.read(info) for info in archive.infolist()}
+    part = next(path for path, name in safety.sheet_parts(package).items() if name == sheet)
+    package[part] = edit(package[part])
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in package.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def test_our_formulas_read_off_the_xml_are_those_openpyxl_reads(tmp_path, hierarchy, period):
+    """The marked copy keeps our template's formulas where the sender's cells still hold them: read off the XML
+    (the short way) they are what openpyxl's reader finds; a sheet with a formula in another form (shared, a
+    prefixed tag) sends the whole workbook the long way."""
+    from tonghop import annotate
+
+    spec = load_spec()
+    unit = hierarchy.reporting_units(DISTRICT)[1]
+    content = write_workbook(tmp_path / "f.xlsx", prefill_values(spec, hierarchy, period, unit.code),
+                             period).read_bytes()
+    sheet = "B. Hộ nghèo"
+    package = annotate._unpacked(content)
+    part = next(path for path, name in safety.sheet_parts(package).items() if name == sheet)
+    (first, first_text), (second, _) = re.findall(rb'<c r="([A-Z]+[0-9]+)"[^>]*><f>([^<]*)</f>', package[part])[:2]
+    # A sender retyped one total with other spacing and case (still ours) and replaced another with their own.
+    edited = _with_sheet_xml(content, sheet, lambda x: re.sub(
+        rb'(<c r="' + second + rb'"[^>]*><f>)[^<]*', rb"\g<1>1+1", x.replace(
+            b"<f>" + first_text + b"</f>", b"<f> " + first_text.lower() + b" </f>", 1), count=1))
+    assert edited != content
+    for workbook in (content, edited):
+        short = annotate._own_formulas_in(annotate._unpacked(workbook), spec)
+        long = annotate._own_formulas_kept(workbook, spec)
+        assert short is not None and short == long and len(long) > 100
+    assert (sheet, first.decode()) in long and (sheet, second.decode()) not in long
+    shared = _with_sheet_xml(content, sheet, lambda x: x.replace(b"<f>", b'<f t="shared" ref="Z1" si="0">', 1))
+    prefixed = _with_sheet_xml(content, sheet, lambda x: x.replace(b"<f>", b"<x:f>", 1).replace(b"</f>", b"</x:f>", 1))
+    for workbook in (shared, prefixed):
+        assert annotate._own_formulas_in(annotate._unpacked(workbook), spec) is None

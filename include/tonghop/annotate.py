@@ -10,8 +10,10 @@ keep totals live while the commune corrects the copy, and their text is ours, fr
 
 from __future__ import annotations
 
+import html
 import io
 import re
+import zipfile
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,7 +33,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from tonghop.config import Settings
 from tonghop.findings import ERROR, SEVERITY_LABELS, Finding
 from tonghop.print_layout import workbook_bytes
-from tonghop.safety import safe_name
+from tonghop.safety import safe_name, sheet_parts
 from tonghop.self_check import self_check_formulas
 from tonghop.spec import TemplateSpec, load_spec
 
@@ -193,11 +195,66 @@ def _make_inert(wb, own_formulas: dict[tuple[str, str], str]) -> None:
             cell.value = formula
 
 
+# A formula cell as Excel and openpyxl write one (`<c r="D12" s="5"><f>SUM(D5:D11)</f>…`), and any formula tag: when
+# every tag of a sheet is the plain kind, reading the formulas off the XML gives what openpyxl's reader gives.
+_PLAIN_FORMULA_CELL = re.compile(rb'<c r="([A-Z]{1,3}[0-9]{1,7})"(?:[^<>/]++|/(?!>))*+><f>([^<]*+)</f>')
+_FORMULA_TAG = re.compile(rb"<(?:\w+:)?f\b")
+_CONDITIONAL_FORMATS = re.compile(rb"<conditionalFormatting\b(?:[^<]++|<(?!/conditionalFormatting>))*+"
+                                  rb"</conditionalFormatting>")
+
+
+def _unpacked(content: bytes) -> dict[str, bytes] | None:
+    """Every part of an .xlsx package, inflated (the file passed the reader's inspection: its size is bounded);
+    None when it is not one."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            return {info.filename: archive.read(info) for info in archive.infolist()}
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, OSError, ValueError):
+        return None
+
+
+def _own_formulas_in(package: dict[str, bytes], spec: TemplateSpec) -> dict[tuple[str, str], str] | None:
+    """`_own_formulas_kept` read off the sheets' XML; None when a sheet of ours holds a formula in another form
+    (shared, array, a prefixed tag): then only openpyxl's reader says what each cell holds."""
+    wanted = _template_formulas(spec)
+    kept: dict[tuple[str, str], str] = {}
+    for path, sheet in sheet_parts(package).items():
+        cells = wanted.get(sheet)
+        if not cells:
+            continue
+        xml = package.get(path, b"")
+        found = _PLAIN_FORMULA_CELL.findall(xml)
+        if len(found) != len(_FORMULA_TAG.findall(xml)):
+            return None
+        for ref, text in found:
+            ours = cells.get(ref.decode())
+            if ours and _normalised(html.unescape(text.decode("utf-8", "replace"))) == _normalised(ours):
+                kept[(sheet, ref.decode())] = ours
+    return kept
+
+
+def _without_conditional_formats(package: dict[str, bytes]) -> bytes:
+    """The package again, its worksheets without conditional formats: the copy drops them anyway, and parsing
+    them was a third of openpyxl's load of a report (the self-check sheet colours each of its rules)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in package.items():
+            if name.startswith("xl/worksheets/") and b"<conditionalFormatting" in data:
+                data = _CONDITIONAL_FORMATS.sub(b"", data)
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
 def inert_copy(content: bytes, spec: TemplateSpec | None = None):
     """The sender's workbook as an openpyxl Workbook with their values and none of their formulas, links,
     names or other active content (see the module's description)."""
-    own = _own_formulas_kept(content, spec or load_spec())
-    wb = load_workbook(io.BytesIO(content), data_only=True, keep_links=False)
+    spec = spec or load_spec()
+    package = _unpacked(content)
+    own = _own_formulas_in(package, spec) if package is not None else None
+    if own is None:
+        own = _own_formulas_kept(content, spec)
+    source = _without_conditional_formats(package) if package is not None else content
+    wb = load_workbook(io.BytesIO(source), data_only=True, keep_links=False)
     _make_inert(wb, own)
     return wb
 

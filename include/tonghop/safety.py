@@ -9,6 +9,7 @@ hold an error value (#N/A, …) or a formula without a computed value, which rea
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import unicodedata
@@ -76,20 +77,34 @@ def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) -> by
     return bytes(out)
 
 
-def _sheet_parts(archive: zipfile.ZipFile, parts: dict[str, bytes]) -> dict[str, str]:
-    """worksheet part path → sheet name, from workbook.xml and its relationships."""
-    try:
-        workbook = ElementTree.fromstring(parts["xl/workbook.xml"])
-        rels = ElementTree.fromstring(parts["xl/_rels/workbook.xml.rels"])
-    except (KeyError, ElementTree.ParseError):
+def sheet_parts(parts: dict[str, bytes]) -> dict[str, str]:
+    """worksheet part path → sheet name, from workbook.xml and its relationships (`parts`: the inflated package)."""
+    workbook, rels = parts.get("xl/workbook.xml"), parts.get("xl/_rels/workbook.xml.rels")
+    if workbook is None or rels is None:
         return {}
+    if len(workbook) + len(rels) > 256 * 1024:  # not a template's: not worth keeping
+        return dict(_read_sheet_parts(workbook, rels))
+    return dict(_known_sheet_parts(workbook, rels))
+
+
+def _read_sheet_parts(workbook_xml: bytes, rels_xml: bytes) -> tuple[tuple[str, str], ...]:
+    try:
+        workbook = ElementTree.fromstring(workbook_xml)
+        rels = ElementTree.fromstring(rels_xml)
+    except ElementTree.ParseError:
+        return ()
     targets = {r.get("Id"): r.get("Target", "") for r in rels}
     out = {}
     for sheet in workbook.iter(f"{NS_MAIN}sheet"):
         target = targets.get(sheet.get(f"{NS_REL}id"), "")
         path = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
         out[path] = sheet.get("name", "")
-    return out
+    return tuple(out.items())
+
+
+# The reports of one template carry the same workbook.xml (its defined names make it the costliest part to parse
+# after the sheets): parsed once per distinct part in a reading process.
+_known_sheet_parts = functools.lru_cache(maxsize=16)(_read_sheet_parts)
 
 
 def _column_number(letters: bytes) -> int:
@@ -234,7 +249,7 @@ def inspect(content: bytes, sheets: Collection[str] | None = None) -> Inspection
     head = strings[:4096]
     if any(int(n) > len(strings) // 4 + 1 for n in _SST_COUNTS.findall(head[:head.find(b">", head.find(b"sst")) + 1])):
         inspection.declared = "số chuỗi khai báo lớn hơn nội dung của tệp"
-    for path, sheet in _sheet_parts(archive, parts).items():
+    for path, sheet in sheet_parts(parts).items():
         if sheets is not None and sheet not in sheets:
             continue
         scan = scan_sheet(parts.get(path, b""))
