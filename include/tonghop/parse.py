@@ -282,6 +282,7 @@ class _Slot:
     column: int
     note_key: tuple[str, str]
     numeric: bool
+    count: bool
     # Plain finite numbers below this magnitude take the short way (`_typed_cells`); half the warehouse's limit,
     # so a double that rounds up to the limit as a 15-digit decimal takes the long way, through `fits`.
     plain_below: float
@@ -293,8 +294,8 @@ _SLOTS: dict[int, tuple[TemplateSpec, tuple[_Slot, ...]]] = {}  # id(spec) → (
 def _slots(spec: TemplateSpec) -> tuple[_Slot, ...]:
     if id(spec) not in _SLOTS:
         _SLOTS[id(spec)] = (spec, tuple(
-            _Slot(f, f.sheet, *f.position, (f.sheet, f.cell), f.is_numeric,
-                  storable_limit(f.type) / 2 if f.is_numeric else 0.0) for f in spec.fields))
+            _Slot(f, f.sheet, *f.position, (f.sheet, f.cell), f.is_numeric, f.type == "count",
+                  min(storable_limit(f.type) / 2, 1e15) if f.is_numeric else 0.0) for f in spec.fields))
     return _SLOTS[id(spec)][1]
 
 
@@ -315,8 +316,11 @@ def _typed_cells(spec: TemplateSpec, sheets: dict[str, list[list[Any]]],
             raw = None
         note = cell_notes.get(slot.note_key)
         if slot.numeric and note is None and type(raw) is float and -slot.plain_below < raw < slot.plain_below:
-            number = decimal_from_float(raw)
-            value = int(number) if f.type == "count" and number == number.to_integral_value() else number
+            if slot.count and raw.is_integer():  # below 10^15 a whole double is the integer its 15 digits show
+                value = int(raw)
+            else:
+                number = decimal_from_float(raw)
+                value = int(number) if slot.count and number == number.to_integral_value() else number
             values[f.key] = value
             blank.append(False)
             readable_cells.append(True)

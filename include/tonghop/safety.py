@@ -145,24 +145,45 @@ def _note(scan: SheetScan, letters: bytes, digits: bytes, attributes: bytes, bod
         scan.notes[(letters + digits).decode()] = f"={text}" if text else "=(công thức)"
 
 
+# Searched from their literal start (fast), unlike _CELL_START: every cell, and every cell that starts `<c r="A1"`.
+_CELL_TAG = re.compile(rb"<c\b")
+_PLAIN_CELL_START = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
+# A whole formula cell as Excel and openpyxl write one: `<c r="D12" s="5"><f>SUM(D5:D11)</f><v>42</v></c>`.
+_PLAIN_FORMULA_CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"(?:[^<>/]++|/(?!>))*+>'
+                                 rb"<f>([^<]*+)</f>(?:<v>([^<]*+)</v>|<v/>)?</c>")
+
+
 def _scan_noteworthy(xml: bytes) -> SheetScan | None:
     """`_scan_every_cell`'s answer, found by looking only at the cells that hold a formula or an error type — when
     every cell starts `<c r="A1"` and all cells, filled or not, fit MAX_SHEET_CELLS (then the filled ones do).
     None when in any doubt: a cell without a plain reference, a sheet that large, a formula or error type that
     is not inside a well-formed cell. (The cell regex never matches across another cell's start, so a cell matched
     from its own start is the one the scan of every cell finds there.)"""
-    refs = _CELL_START.findall(xml)
-    if (b"", b"") in refs:
+    if b":c" in xml or b":f" in xml:  # perhaps a prefixed cell or formula tag (<x:c>, <x:f>)
+        return None
+    refs = _PLAIN_CELL_START.findall(xml)
+    if len(refs) != len(_CELL_TAG.findall(xml)):  # a cell whose reference is not its first attribute, or none
         return None
     if refs:
-        rows = max(map(int, [digits for _, digits in refs]))
-        columns = max(_column_number(letters) for letters in {letters for letters, _ in refs})
-        if rows * columns > MAX_SHEET_CELLS:
+        letters, digits = zip(*refs, strict=True)
+        if max(map(int, digits)) * max(map(_column_number, set(letters))) > MAX_SHEET_CELLS:
             return None
-    if b":f" in xml:  # perhaps a prefixed formula tag (<x:f>)
-        return None
     hits = [m.start() for m in _PLAIN_FORMULA.finditer(xml)]
-    if any(quoted in xml for quoted in (b'"e"', b"'e'", b"\"e'", b"'e\"")):
+    # An error type is `t="e"`, its quotes either kind (Excel writes double quotes: single ones are rare).
+    errors = b'"e"' in xml or (b"'" in xml and any(quoted in xml for quoted in (b"'e'", b"\"e'", b"'e\"")))
+    if hits and not errors:
+        # The usual sheet: each formula tag is the body of a plain formula cell (these hold one each and never
+        # overlap), so the cells matched whole in one pass are those the search from each tag finds, and their
+        # notes are `_note`'s: the formula's text where no value was cached.
+        cells = _PLAIN_FORMULA_CELL.findall(xml)
+        if len(cells) == len(hits):
+            scan = SheetScan()
+            for letters, digits, formula, value in cells:
+                if not value.strip():
+                    text = formula.decode("utf-8", "replace")[:200]
+                    scan.notes[(letters + digits).decode()] = f"={text}" if text else "=(công thức)"
+            return scan
+    if errors:
         hits = sorted(hits + [m.start() for m in _ERROR_TYPE.finditer(xml)])
     scan, seen = SheetScan(), set()
     for position in hits:
