@@ -79,8 +79,9 @@ def _long_way(spec, sheets, notes):
         parse._SLOTS[id(spec)] = (spec, slots)
 
 
-@pytest.mark.parametrize("number", [0.0, -0.0, 1.0, 7.0, 466.25, 0.1 + 0.2, 2.0000000000000004, 1234567.125, -3.0,
-                                    12.5, 99999999999.999, 4.9999999999999e14, 5e14, 9.99999999999999e14, 1e15,
+@pytest.mark.parametrize("number", [0.0, -0.0, 1e-05, 0.0001, 0.123456, 1.5e-7, 1.0, 7.0, 466.25, 0.1 + 0.2,
+                                    2.0000000000000004, 1234567.125, -3.0, 12.5, 99999999999.999, 4.9999999999999e14,
+                                    5e14, 9.99999999999999e14, 1e15,
                                     1e300, math.inf, -math.inf, math.nan])
 def test_plain_numbers_take_the_short_way_with_the_long_ways_outcome(number):
     spec = load_spec()

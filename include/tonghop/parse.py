@@ -283,6 +283,7 @@ class _Slot:
     note_key: tuple[str, str]
     numeric: bool
     count: bool
+    amount: bool
     # Plain finite numbers below this magnitude take the short way (`_typed_cells`); half the warehouse's limit,
     # so a double that rounds up to the limit as a 15-digit decimal takes the long way, through `fits`.
     plain_below: float
@@ -294,7 +295,7 @@ _SLOTS: dict[int, tuple[TemplateSpec, tuple[_Slot, ...]]] = {}  # id(spec) → (
 def _slots(spec: TemplateSpec) -> tuple[_Slot, ...]:
     if id(spec) not in _SLOTS:
         _SLOTS[id(spec)] = (spec, tuple(
-            _Slot(f, f.sheet, *f.position, (f.sheet, f.cell), f.is_numeric, f.type == "count",
+            _Slot(f, f.sheet, *f.position, (f.sheet, f.cell), f.is_numeric, f.type == "count", f.type == "amount",
                   min(storable_limit(f.type) / 2, 1e15) if f.is_numeric else 0.0) for f in spec.fields))
     return _SLOTS[id(spec)][1]
 
@@ -316,21 +317,23 @@ def _typed_cells(spec: TemplateSpec, sheets: dict[str, list[list[Any]]],
             raw = None
         note = cell_notes.get(slot.note_key)
         if slot.numeric and note is None and type(raw) is float and -slot.plain_below < raw < slot.plain_below:
+            places = 0.0
             if slot.count and raw.is_integer():  # below 10^15 a whole double is the integer its 15 digits show
                 value = int(raw)
             else:
-                number = decimal_from_float(raw)
+                shown = format(raw, ".15g")  # as decimal_from_float; without trailing zeros, so normalised
+                number = Decimal(shown)
                 value = int(number) if slot.count and number == number.to_integral_value() else number
+                if type(value) is not int:
+                    places = float(len(shown) - shown.index(".") - 1 if "e" not in shown and "." in shown
+                                   else decimal_places(value))
             values[f.key] = value
             blank.append(False)
             readable_cells.append(True)
             oversized.append(False)
             legacy.append(False)
-            if f.type == "amount":
-                numbers.append(float(value * MONEY_SCALE))
-            else:
-                numbers.append(float(value))
-            decimals.append(0.0 if type(value) is int else float(decimal_places(value)))
+            numbers.append(float(value * MONEY_SCALE) if slot.amount else float(value))
+            decimals.append(places)
             continue
         # An error value (#N/A, #SPILL! … whatever a reader made of it) or a formula Excel never computed.
         if note is not None and (raw is None or note.startswith("#")):
