@@ -33,7 +33,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from tonghop.config import Settings
 from tonghop.findings import ERROR, SEVERITY_LABELS, Finding
 from tonghop.print_layout import workbook_bytes
-from tonghop.safety import safe_name, sheet_parts
+from tonghop.safety import FORMULA_TAG, PLAIN_FORMULA_CELL, safe_name, sheet_parts
 from tonghop.self_check import self_check_formulas
 from tonghop.spec import TemplateSpec, load_spec
 
@@ -195,10 +195,6 @@ def _make_inert(wb, own_formulas: dict[tuple[str, str], str]) -> None:
             cell.value = formula
 
 
-# A formula cell as Excel and openpyxl write one (`<c r="D12" s="5"><f>SUM(D5:D11)</f>…`), and any formula tag: when
-# every tag of a sheet is the plain kind, reading the formulas off the XML gives what openpyxl's reader gives.
-_PLAIN_FORMULA_CELL = re.compile(rb'<c r="([A-Z]{1,3}[0-9]{1,7})"(?:[^<>/]++|/(?!>))*+><f>([^<]*+)</f>')
-_FORMULA_TAG = re.compile(rb"<(?:\w+:)?f\b")
 _CONDITIONAL_FORMATS = re.compile(rb"<conditionalFormatting\b(?:[^<]++|<(?!/conditionalFormatting>))*+"
                                   rb"</conditionalFormatting>")
 
@@ -210,7 +206,7 @@ def _unpacked(content: bytes) -> dict[str, bytes] | None:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             return {info.filename: archive.read(info) for info in archive.infolist()}
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, OSError, ValueError):
-        return None
+        return None  # an .xls, or a zip zipfile cannot take apart: openpyxl's own load decides, and says why
 
 
 def _own_formulas_in(package: dict[str, bytes], spec: TemplateSpec) -> dict[tuple[str, str], str] | None:
@@ -223,13 +219,16 @@ def _own_formulas_in(package: dict[str, bytes], spec: TemplateSpec) -> dict[tupl
         if not cells:
             continue
         xml = package.get(path, b"")
-        found = _PLAIN_FORMULA_CELL.findall(xml)
-        if len(found) != len(_FORMULA_TAG.findall(xml)):
+        # When every formula tag of the sheet is in a plain formula cell (as Excel and openpyxl write them), the
+        # formulas read off the XML are those openpyxl's reader gives.
+        found = PLAIN_FORMULA_CELL.findall(xml)
+        if len(found) != len(FORMULA_TAG.findall(xml)):
             return None
-        for ref, text in found:
-            ours = cells.get(ref.decode())
+        for letters, digits, text, _ in found:
+            ref = (letters + digits).decode()
+            ours = cells.get(ref)
             if ours and _normalised(html.unescape(text.decode("utf-8", "replace"))) == _normalised(ours):
-                kept[(sheet, ref.decode())] = ours
+                kept[(sheet, ref)] = ours
     return kept
 
 

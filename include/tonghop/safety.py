@@ -37,7 +37,7 @@ _REF = re.compile(rb"""\br\s*=\s*["']([A-Z]{1,3})([0-9]{1,7})["']""")
 _FORMULA = re.compile(rb"<(?:\w+:)?f\b[^<>]*+>([^<]*+)</(?:\w+:)?f>|<(?:\w+:)?f\b[^<>]*+/>")
 _VALUE = re.compile(rb"<(?:\w+:)?v\b[^<>]*+>([^<]*+)</(?:\w+:)?v>")
 _FILLED = re.compile(rb"<(?:\w+:)?(?:v|is)\b")
-_FORMULA_TAG = re.compile(rb"<(?:\w+:)?f\b")
+FORMULA_TAG = re.compile(rb"<(?:\w+:)?f\b")
 _ERROR_TYPE = re.compile(rb"""\bt\s*=\s*["']e["']""")
 _SST_COUNTS = re.compile(rb"""\b(?:count|uniqueCount)\s*=\s*["']([0-9]+)["']""")
 MAX_SHEET_CELLS = 200_000  # rows × columns up to the farthest filled cell of a template sheet, read in full
@@ -122,7 +122,7 @@ class SheetScan:
 
 # Every cell start, with its reference when written first and plain (`<c r="A1"`, as Excel and openpyxl write it).
 _CELL_START = re.compile(rb'<(?:\w+:)?c\b(?: r="([A-Z]{1,3})([0-9]{1,7})")?')
-_PLAIN_FORMULA = re.compile(rb"<f\b")  # a literal start: searched at memchr speed, unlike _FORMULA_TAG
+_PLAIN_FORMULA = re.compile(rb"<f\b")  # a literal start: searched at memchr speed, unlike FORMULA_TAG
 
 
 def scan_sheet(xml: bytes) -> SheetScan:
@@ -136,7 +136,7 @@ def _note(scan: SheetScan, letters: bytes, digits: bytes, attributes: bytes, bod
         value = _VALUE.search(body)
         scan.notes[(letters + digits).decode()] = (value.group(1).decode("utf-8", "replace")[:40]
                                                    if value and value.group(1).strip() else "#ERROR")
-    elif b"f" in body and _FORMULA_TAG.search(body):  # a formula Excel never computed (e.g. by a script)
+    elif b"f" in body and FORMULA_TAG.search(body):  # a formula Excel never computed (e.g. by a script)
         value = _VALUE.search(body)
         if value and value.group(1).strip():
             return
@@ -149,7 +149,7 @@ def _note(scan: SheetScan, letters: bytes, digits: bytes, attributes: bytes, bod
 _CELL_TAG = re.compile(rb"<c\b")
 _PLAIN_CELL_START = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
 # A whole formula cell as Excel and openpyxl write one: `<c r="D12" s="5"><f>SUM(D5:D11)</f><v>42</v></c>`.
-_PLAIN_FORMULA_CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"(?:[^<>/]++|/(?!>))*+>'
+PLAIN_FORMULA_CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"(?:[^<>/]++|/(?!>))*+>'
                                  rb"<f>([^<]*+)</f>(?:<v>([^<]*+)</v>|<v/>)?</c>")
 
 
@@ -175,7 +175,7 @@ def _scan_noteworthy(xml: bytes) -> SheetScan | None:
         # The usual sheet: each formula tag is the body of a plain formula cell (these hold one each and never
         # overlap), so the cells matched whole in one pass are those the search from each tag finds, and their
         # notes are `_note`'s: the formula's text where no value was cached.
-        cells = _PLAIN_FORMULA_CELL.findall(xml)
+        cells = PLAIN_FORMULA_CELL.findall(xml)
         if len(cells) == len(hits):
             scan = SheetScan()
             for letters, digits, formula, value in cells:
