@@ -10,6 +10,7 @@ keep totals live while the commune corrects the copy, and their text is ours, fr
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 import re
@@ -227,9 +228,16 @@ def _own_formulas_in(package: dict[str, bytes], spec: TemplateSpec) -> dict[tupl
         for letters, digits, text, _ in found:
             ref = (letters + digits).decode()
             ours = cells.get(ref)
-            if ours and _normalised(html.unescape(text.decode("utf-8", "replace"))) == _normalised(ours):
+            if ours and _normalised_xml_text(text) == _normalised(ours):
                 kept[(sheet, ref)] = ours
     return kept
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalised_xml_text(text: bytes) -> str:
+    """`_normalised` of a formula as the sheet's XML writes it; cached: every copy of a batch carries the same
+    formulas (the self-check sheet alone has hundreds, most with escaped quotes)."""
+    return _normalised(html.unescape(text.decode("utf-8", "replace")))
 
 
 def _without_conditional_formats(package: dict[str, bytes]) -> bytes:

@@ -29,6 +29,7 @@ from tonghop.parse import ParsedReport
 from tonghop.period import PeriodContext, Progress, Stopwatch, no_progress, run_directory
 from tonghop.reader import FileRead, read_files
 from tonghop.spec import TemplateSpec
+from tonghop.startup import import_paused
 from tonghop.validate import H1_FIELDS, HISTORY_FIELDS, BatchValidator, DataDocs, History
 from tonghop.vocabulary import ACCEPTED, DUPLICATE, IMPORTED, LIVE, RECEIVED, REJECTED, utc
 
@@ -151,11 +152,12 @@ def start_ingest(ctx: PeriodContext, items: Sequence[InboxFile], progress: Progr
     With `run_dir` (relative to the outputs), the batch's GX Data Docs are built in `run_dir/data_docs`;
     reports with findings get an annotated copy of their workbook under `<period>/annotated/`."""
     spec, clock = ctx.spec, Stopwatch()
-    # Importing Great Expectations costs seconds; do it while the files are read in other processes. It imports
-    # sqlalchemy.orm, which SQLAlchemy also imports lazily in this thread (reflection on PostgreSQL): import it
-    # first, or both threads may meet it half-initialised ("partially initialized module", seen once in CI).
+    # Importing Great Expectations costs seconds; do it while the files are read in other processes (with the
+    # collector paused, as a command's own imports: tonghop.startup). It imports sqlalchemy.orm, which SQLAlchemy
+    # also imports lazily in this thread (reflection on PostgreSQL): import it first, or both threads may meet it
+    # half-initialised ("partially initialized module", seen once in CI).
     importlib.import_module("sqlalchemy.orm")
-    gx_import = threading.Thread(target=importlib.import_module, args=("great_expectations",), daemon=True)
+    gx_import = threading.Thread(target=import_paused, args=(("great_expectations",),), daemon=True)
     ledger_rows = ctx.warehouse.read_period_submissions(ctx.period.id)
     known_ids = {r["submission_id"]: r for r in ledger_rows}
     todo = pending(items, ledger_rows, reprocess)

@@ -114,10 +114,14 @@ def rollup(spec: TemplateSpec, hierarchy: Hierarchy, period: Period, accepted: M
     money = [c for c in funding.grid_columns if c != "applicable"]
     money_keys = [f"{r.key}_{c}" for r in funding.grid_rows for c in money]
     eligible_keys = [f"{r.key}_applicable" for r in funding.grid_rows]
-    rows = [accepted[c] for c in codes]
-    columns: dict[str, Any] = {k: [r.get(k) or 0 for r in rows] for k in count_keys}
-    columns.update({k: _thousandths(r.get(k) for r in rows) for k in money_keys})
-    columns.update({k: [int(bool(r.get(k))) for r in rows] for k in eligible_keys})
+    keys = [*count_keys, *money_keys, *eligible_keys]
+    # Taken report by report, then turned into columns: a national period is 10,000 reports of ~230 values, and
+    # reading one key across all of them first walked memory at random (twice as long).
+    table = [[r.get(k) for k in keys] for r in (accepted[c] for c in codes)]
+    by_key = dict(zip(keys, zip(*table, strict=True), strict=True))
+    columns: dict[str, Any] = {k: [v or 0 for v in by_key[k]] for k in count_keys}
+    columns.update({k: _thousandths(by_key[k]) for k in money_keys})
+    columns.update({k: [int(bool(v)) for v in by_key[k]] for k in eligible_keys})
     frame = pd.concat([frame, pd.DataFrame(columns, dtype="int64")], axis=1)
     frame["any_eligible"] = (frame[eligible_keys].sum(axis=1) > 0).astype("int64")
     agg = _aggregate(hierarchy, frame, ["reports", "reports_with_warnings", *count_keys, *money_keys,

@@ -138,6 +138,13 @@ class Publication:
     changed: bool
 
 
+def _dicts(result: sa.CursorResult) -> list[dict[str, Any]]:
+    """A result's rows as dicts; for the national reads (10,000 rows of ~230 columns) without a mapping object per
+    row, which cost as much as the values themselves."""
+    names = list(result.keys())
+    return [dict(zip(names, row, strict=True)) for row in result]
+
+
 class Warehouse:
     """One warehouse: its engine, its tables, and what the stages write and read."""
 
@@ -406,8 +413,7 @@ class Warehouse:
     def read_period_submissions(self, period_id: str) -> list[dict[str, Any]]:
         t = self.tables["submission"]
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(t).where(t.c.period_id == period_id).order_by(t.c.submission_id))
-            return [dict(r._mapping) for r in rows]
+            return _dicts(conn.execute(sa.select(t).where(t.c.period_id == period_id).order_by(t.c.submission_id)))
 
     def read_reports(self, submission_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """submission id → the values of its commune report (table `report`)."""
@@ -415,8 +421,7 @@ class Warehouse:
         out: dict[str, dict[str, Any]] = {}
         with self.engine.connect() as conn:
             for chunk in chunks(list(submission_ids)):
-                for r in conn.execute(sa.select(t).where(t.c.submission_id.in_(chunk))):
-                    row = dict(r._mapping)
+                for row in _dicts(conn.execute(sa.select(t).where(t.c.submission_id.in_(chunk)))):
                     out[row.pop("submission_id")] = row
         return out
 
@@ -429,8 +434,7 @@ class Warehouse:
                  .where(submission.c.period_id == period_id, submission.c.status == ACCEPTED))
         with self.engine.connect() as conn:
             for chunk in chunks(list(communes)):
-                for r in conn.execute(query.where(submission.c.submitted_for.in_(chunk))):
-                    row = dict(r._mapping)
+                for row in _dicts(conn.execute(query.where(submission.c.submitted_for.in_(chunk)))):
                     out[row.pop("submitted_for")] = row
         return out
 
