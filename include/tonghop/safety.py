@@ -25,7 +25,6 @@ MAX_COMPRESSED = 20 * 1024 * 1024  # bytes of a received file
 MAX_INFLATED = 50 * 1024 * 1024  # bytes once every zip entry is inflated
 MAX_RATIO = 200  # inflated / compressed, over the whole file
 INFLATES_TOO_MUCH = f"giải nén vượt quá {MAX_INFLATED // (1024 * 1024)} MB"
-CHUNK = 1024 * 1024
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
@@ -68,13 +67,11 @@ class Inspection:
 
 def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) -> bytes:
     """An entry's bytes, reading at most `budget` of them (never trusting the declared sizes)."""
-    out = bytearray()
     with archive.open(info) as stream:
-        while chunk := stream.read(CHUNK):
-            out += chunk
-            if len(out) > budget:
-                raise UnsafeFile("unsafe", INFLATES_TOO_MUCH)
-    return bytes(out)
+        data = stream.read(budget + 1)  # inflated a chunk at a time, never past budget + 1 bytes
+    if len(data) > budget:
+        raise UnsafeFile("unsafe", INFLATES_TOO_MUCH)
+    return data
 
 
 def sheet_parts(parts: dict[str, bytes]) -> dict[str, str]:
@@ -153,13 +150,24 @@ PLAIN_FORMULA_CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"(?:[^<>/]++|/(
                                  rb"<f>([^<]*+)</f>(?:<v>([^<]*+)</v>|<v/>)?</c>")
 
 
+def _colon_before_c_or_f(xml: bytes) -> bool:
+    """`b":c" in xml or b":f" in xml`, from the few colons of a sheet (searched at memchr speed): a fifth of the
+    time of the two substring searches over a whole sheet."""
+    at = xml.find(b":")
+    while at >= 0:
+        if xml[at + 1:at + 2] in (b"c", b"f"):
+            return True
+        at = xml.find(b":", at + 1)
+    return False
+
+
 def _scan_noteworthy(xml: bytes) -> SheetScan | None:
     """`_scan_every_cell`'s answer, found by looking only at the cells that hold a formula or an error type — when
     every cell starts `<c r="A1"` and all cells, filled or not, fit MAX_SHEET_CELLS (then the filled ones do).
     None when in any doubt: a cell without a plain reference, a sheet that large, a formula or error type that
     is not inside a well-formed cell. (The cell regex never matches across another cell's start, so a cell matched
     from its own start is the one the scan of every cell finds there.)"""
-    if b":c" in xml or b":f" in xml:  # perhaps a prefixed cell or formula tag (<x:c>, <x:f>)
+    if _colon_before_c_or_f(xml):  # perhaps a prefixed cell or formula tag (<x:c>, <x:f>)
         return None
     refs = _PLAIN_CELL_START.findall(xml)
     if len(refs) != len(_CELL_TAG.findall(xml)):  # a cell whose reference is not its first attribute, or none
