@@ -37,4 +37,5 @@ def test_benchmark_script_runs_end_to_end_on_a_small_period(tmp_path, hierarchy,
     assert floor["files"] == by_size[("national", "sqlite")]["reports"]
     assert floor["read"] > 0 and floor["validate"] > 0
     assert floor["total"] == pytest.approx(floor["read"] + floor["validate"])
+    assert floor["validate_two_processes"] > 0  # context: the validation as a run does it, not in the total
     assert by_size[("national", "sqlite")]["ratio_to_floor"] > 0 and "× the floor" in done.stdout

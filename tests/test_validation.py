@@ -209,10 +209,8 @@ def test_foreign_workbook_and_old_template_version(tmp_path, hierarchy, period):
     assert caught.value.finding.check_id == "TH-S-003" and caught.value.finding.value == "0.9"
 
 
-def test_verdicts_first_finds_what_one_complete_run_finds(tmp_path, hierarchy, period, gx_runs):
-    """With `verdicts_first` (by default: a few reports without Data Docs) each suite runs first for its verdicts and
-    again only for what failed; otherwise every expectation runs once, completely. Both find the same, for a batch
-    with a mistake of every kind found by validation among clean reports."""
+def _batch_with_every_mistake(tmp_path, hierarchy, period) -> tuple[list[tuple[InboxFile, object]], list[str]]:
+    """A batch with a mistake of every kind found by validation among clean reports: (parsed reports, the kinds)."""
     kinds = [k for k in (*ERROR_KINDS, *WARNING_KINDS) if not MISTAKES[k][1].startswith("TH-S-")]
     units = hierarchy.reporting_units("83")[: len(kinds) + 5]
     for unit, kind in zip(units, kinds, strict=False):
@@ -230,7 +228,15 @@ def test_verdicts_first_finds_what_one_complete_run_finds(tmp_path, hierarchy, p
         item = InboxFile(key=key, period_id=PERIOD, province_code="83", submitted_for=path.parent.name,
                          received_at=period.commune_deadline, size=0)
         parsed.append((item, read_report(path.read_bytes(), key, path.name, spec, catalogue)))
-    validator, runs = BatchValidator(spec, hierarchy, EXPECTATIONS), gx_runs
+    return parsed, kinds
+
+
+def test_verdicts_first_finds_what_one_complete_run_finds(tmp_path, hierarchy, period, gx_runs):
+    """With `verdicts_first` (by default: a few reports without Data Docs) each suite runs first for its verdicts and
+    again only for what failed; otherwise every expectation runs once, completely. Both find the same, for a batch
+    with a mistake of every kind found by validation among clean reports."""
+    parsed, kinds = _batch_with_every_mistake(tmp_path, hierarchy, period)
+    validator, runs = BatchValidator(load_spec(), hierarchy, EXPECTATIONS), gx_runs
     verdicts_first = validator.validate(period, parsed, verdicts_first=True).findings
     assert any(name.endswith(":failing") for name in runs)  # the failing expectations ran again
     runs.clear()
@@ -240,3 +246,40 @@ def test_verdicts_first_finds_what_one_complete_run_finds(tmp_path, hierarchy, p
     found = {f.check_id for f in complete}
     # every kind is found (received at the deadline here, so a file sent after the close is not)
     assert all(set(MISTAKES[k][1].split("|")) & found for k in kinds if k != "after_close")
+
+
+def _validation_pages(docs_dir: Path) -> list[str]:
+    return sorted(p.parent.parent.parent.name for p in (docs_dir / "validations").glob("*/*/*/*.html"))
+
+
+def test_suites_over_two_processes_find_and_document_what_one_process_does(tmp_path, hierarchy, period):
+    """A large batch spreads its suites over two processes (tonghop.validate.run_suites): the same findings, the same
+    GX runs, and Data Docs with a page for every suite, the other process's included."""
+    parsed, kinds = _batch_with_every_mistake(tmp_path, hierarchy, period)
+    validator = BatchValidator(load_spec(), hierarchy, EXPECTATIONS)
+    one = validator.validate(period, parsed, docs_dir=tmp_path / "one", parallel=False)
+    two = validator.validate(period, parsed, docs_dir=tmp_path / "two", parallel=True)
+    assert two.findings == one.findings and two.gx_runs == one.gx_runs
+    found = {f.check_id for f in two.findings}
+    assert all(set(MISTAKES[k][1].split("|")) & found for k in kinds if k != "after_close")
+    suites = sorted(p.stem for p in EXPECTATIONS.glob("*.json"))
+    assert _validation_pages(tmp_path / "one") == _validation_pages(tmp_path / "two") == suites
+    expectation_pages = sorted(p.stem for p in (tmp_path / "two" / "expectations").glob("*.html"))
+    assert expectation_pages == suites
+
+
+def test_suites_of_a_failed_second_process_run_in_the_first(tmp_path, hierarchy, period, monkeypatch, caplog):
+    """The second process does not answer in time (killed past its deadline, here 10 ms): its suites run in the first
+    process after all, and nothing is missing."""
+    from tonghop import validate
+    from tonghop.isolation import Limits
+
+    parsed, _ = _batch_with_every_mistake(tmp_path, hierarchy, period)
+    validator = BatchValidator(load_spec(), hierarchy, EXPECTATIONS)
+    one = validator.validate(period, parsed, docs_dir=tmp_path / "one", parallel=False)
+    monkeypatch.setattr(validate, "SUITES_LIMITS", Limits(seconds=0.01))
+    with caplog.at_level("WARNING", logger="tonghop.validate"):
+        two = validator.validate(period, parsed, docs_dir=tmp_path / "two", parallel=True)
+    assert "the second validation process failed" in caplog.text
+    assert two.findings == one.findings and two.gx_runs == one.gx_runs
+    assert _validation_pages(tmp_path / "two") == sorted(p.stem for p in EXPECTATIONS.glob("*.json"))

@@ -9,6 +9,7 @@ Frames validated (a suite names its frame in `meta.frame`):
   a column per sheet column (the funding total row carries the sums of the rows beside it).
 Money is held in thousandths of a million VND (whole numbers), so money identities are exact.
 Each failing row maps back to a submission and its cells and becomes a Finding in Vietnamese.
+A large batch shares its suites with a second process (`run_suites`), so that it has both cores.
 """
 
 from __future__ import annotations
@@ -278,14 +279,16 @@ class BatchValidator:
 
     def validate(self, period: Period, items: Sequence[tuple[InboxFile, ParsedReport]],
                  history: History | None = None, docs_dir: Path | None = None,
-                 docs_in_background: bool = False, verdicts_first: bool | None = None) -> ValidationResult:
+                 docs_in_background: bool = False, verdicts_first: bool | None = None,
+                 parallel: bool | None = None) -> ValidationResult:
         """Findings of every suite over the batch. With `docs_dir`, the run's Data Docs are built there: before this
         returns, or with `docs_in_background` while the caller goes on (`result.docs.finish()` waits for them).
 
         `verdicts_first` (default: for a few reports without Data Docs, as `tonghop check` validates) runs each suite
         for its verdicts alone, then only its failing expectations for their rows: GX's COMPLETE results cost 40 %
         of a one-report validation, and a workbook checked before it is sent usually passes. A batch fails some
-        row of most expectations, which would then run twice; Data Docs need every expectation's COMPLETE result."""
+        row of most expectations, which would then run twice; Data Docs need every expectation's COMPLETE result.
+        `parallel`: see `run_suites` (default: for a large batch)."""
         if verdicts_first is None:
             verdicts_first = docs_dir is None and len(items) <= VERDICTS_FIRST_MAX_REPORTS
         if not items:
@@ -294,7 +297,8 @@ class BatchValidator:
         index_columns = {name: [ID, "field_key"] if name == "fields" else ([ID] if name == "reports" else [ID, ROW])
                          for name in frames}
         by_id = {report.submission_id: (item, report) for item, report in items}
-        outcome = run_suites(self.suites, frames, index_columns, docs_dir, docs_in_background, verdicts_first)
+        outcome = run_suites(self.suites, frames, index_columns, docs_dir, docs_in_background, verdicts_first,
+                             parallel)
         indexed = {name: frame.set_index(index_columns[name]) for name, frame in frames.items()
                    if name != "fields"}
         findings: list[Finding] = [note.placed(item) for item, report in items for note in report.notes]
@@ -463,14 +467,62 @@ def _failed_expectations(context: Any, batch_definition: Any, suite: Suite, data
     return [res for res in result.results if not res.success]
 
 
+# A batch this large (rows x expectations over every suite) spreads its suites over two processes.
+PARALLEL_SUITES_FROM = 1_000_000  # about 400 reports
+SUITES_LIMITS = Limits(memory_mb=4096, seconds=1200)  # the other process's share of a national batch
+# What Data Docs are rendered from: the suites and the validation results, as the context stores them.
+_DOCS_STORES = ("expectations_store", "validation_results_store")
+
+
+def _stored(context: Any) -> dict[str, dict[tuple, Any]]:
+    """Every entry of the stores Data Docs are rendered from, as their backends hold them (serialised)."""
+    out = {}
+    for name in _DOCS_STORES:
+        backend = getattr(context, name).store_backend
+        out[name] = {key: backend.get(key) for key in backend.list_keys()}
+    return out
+
+
+def _two_shares(costs: Sequence[int]) -> set[int]:
+    """Indexes of the suites the second process runs: the costliest first, each to the lighter share, so the two
+    shares end about together."""
+    shares: tuple[list[int], list[int]] = ([], [])
+    load = [0, 0]
+    for i in sorted(range(len(costs)), key=lambda i: -costs[i]):
+        lighter = 0 if load[0] <= load[1] else 1
+        shares[lighter].append(i)
+        load[lighter] += costs[i]
+    return set(shares[1])
+
+
+class _SuiteShare:
+    """The second process's share of `run_suites`: its suites' failures by index, and the store entries they added
+    (the process is forked with the context, the frames and what was stored so far)."""
+
+    def __init__(self, run: Any, indexes: Sequence[int], context: Any) -> None:
+        self.run, self.indexes, self.context = run, indexes, context
+        self.before = _stored(context)
+
+    def __call__(self, _job: object = None) -> tuple[dict[int, tuple[list, int]], dict[str, dict[tuple, Any]]]:
+        results = {i: self.run(i) for i in self.indexes}
+        added = {name: {key: value for key, value in entries.items() if key not in self.before[name]}
+                 for name, entries in _stored(self.context).items()}
+        return results, added
+
+
 def run_suites(suites: Sequence[Suite], frames: dict[str, pd.DataFrame], index_columns: dict[str, list[str]],
                docs_dir: Path | None = None, docs_in_background: bool = False,
-               verdicts_first: bool = False) -> SuiteRuns:
+               verdicts_first: bool = False, parallel: bool | None = None) -> SuiteRuns:
     """Validate each frame with its suites in one ephemeral GX context; return the failing rows per expectation.
 
     With `docs_dir`, GX Data Docs for the run are built there (index.html, one page per suite): before this
     returns, or in the background (`SuiteRuns.docs`). With `verdicts_first`, each suite runs first for its verdicts
-    alone and only its failing expectations run again for their rows (see `BatchValidator.validate`)."""
+    alone and only its failing expectations run again for their rows (see `BatchValidator.validate`).
+
+    `parallel` (default: for a batch of PARALLEL_SUITES_FROM rows x expectations or more) runs part of the suites in
+    a second process, forked with the context and the frames, while this one runs the rest: a national batch has
+    the machine's cores to itself while it is validated. Its failures and its store entries (for the Data Docs)
+    come back; if that process fails, its suites run here after all."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -479,27 +531,48 @@ def run_suites(suites: Sequence[Suite], frames: dict[str, pd.DataFrame], index_c
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas("tonghop")
-    failures = []
-    runs = 0
-    for frame_name, frame in frames.items():
-        frame_suites = [s for s in suites if s.frame == frame_name]
-        if not frame_suites:
-            continue
-        batch_definition = source.add_dataframe_asset(frame_name).add_batch_definition_whole_dataframe(frame_name)
-        complete = {"result_format": "COMPLETE", "unexpected_index_column_names": index_columns[frame_name]}
-        for suite in frame_suites:
-            expectations = suite.definition["expectations"]
-            run = functools.partial(_failed_expectations, context, batch_definition, suite,
-                                    _columns_used(frame, suite, index_columns[frame_name]))
-            failed = run(range(len(expectations)), {"result_format": "BOOLEAN_ONLY"} if verdicts_first else complete)
-            runs += 1
-            if verdicts_first and failed:
-                failed = run(sorted(r.expectation_config.meta[POSITION] for r in failed), complete, "failing")
-            for res in failed:
-                expectation = expectations[res.expectation_config.meta[POSITION]]
-                rows = [{k: r[k] for k in index_columns[frame_name]}
-                        for r in res.result.get("unexpected_index_list") or []]
-                failures.append((suite, expectation, rows))
+    plan = [(frame_name, suite) for frame_name in frames for suite in suites if suite.frame == frame_name]
+    batch_definitions = {frame_name: source.add_dataframe_asset(frame_name)
+                         .add_batch_definition_whole_dataframe(frame_name)
+                         for frame_name in dict.fromkeys(frame_name for frame_name, _ in plan)}
+
+    def run(i: int) -> tuple[list[tuple[int, list[dict[str, Any]]]], int]:
+        """Suite `i` of the plan: (position of each failing expectation, its failing rows), and the GX runs."""
+        frame_name, suite = plan[i]
+        frame, index = frames[frame_name], index_columns[frame_name]
+        complete = {"result_format": "COMPLETE", "unexpected_index_column_names": index}
+        validate = functools.partial(_failed_expectations, context, batch_definitions[frame_name], suite,
+                                     _columns_used(frame, suite, index))
+        failed = validate(range(len(suite.definition["expectations"])),
+                          {"result_format": "BOOLEAN_ONLY"} if verdicts_first else complete)
+        if verdicts_first and failed:
+            failed = validate(sorted(r.expectation_config.meta[POSITION] for r in failed), complete, "failing")
+        return [(res.expectation_config.meta[POSITION],
+                 [{k: r[k] for k in index} for r in res.result.get("unexpected_index_list") or []])
+                for res in failed], 1
+
+    costs = [len(frames[f]) * len(s.definition["expectations"]) for f, s in plan]
+    if parallel is None:
+        parallel = not verdicts_first and sum(costs) >= PARALLEL_SUITES_FROM
+    away = _two_shares(costs) if parallel and len(plan) > 1 else set()
+    helper = Detached(_SuiteShare(run, sorted(away), context), SUITES_LIMITS) if away else None
+    results = {i: run(i) for i in range(len(plan)) if i not in away}
+    if helper is not None:
+        outcome = helper.wait()
+        if outcome.ok:
+            shares, added = outcome.value
+            results.update(shares)
+            for name, entries in added.items():
+                backend = getattr(context, name).store_backend
+                for key, value in entries.items():
+                    backend.set(key, value)
+        else:
+            log.warning("the second validation process failed (%s: %s); its suites run here",
+                        outcome.status, outcome.detail)
+            results.update({i: run(i) for i in away})
+    failures = [(suite, suite.definition["expectations"][position], rows)
+                for i, (_, suite) in enumerate(plan) for position, rows in results[i][0]]
+    runs = sum(results[i][1] for i in range(len(plan)))
     if docs_dir is None:
         return SuiteRuns(failures, runs, None)
     if docs_in_background:
