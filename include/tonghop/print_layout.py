@@ -10,6 +10,7 @@ result on LibreOffice's own rendering.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import math
 import re
@@ -21,6 +22,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils.cell import get_column_letter, range_boundaries
 from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.writer.excel import ExcelWriter
 
 NATIONAL_HEADING = ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc")
 DEFAULT_WIDTH = 8.43  # Excel's column width when none is set
@@ -106,14 +108,15 @@ _HEADER_FOOTER = re.compile(rb"<((?:odd|even|first)(?:Header|Footer))>(.*?)</\1>
 def workbook_bytes(wb: Workbook) -> bytes:
     """The workbook as an .xlsx, with its headers' line breaks as Excel writes them."""
     buffer = io.BytesIO()
-    wb.save(buffer)
-    content = buffer.getvalue()
-    with zipfile.ZipFile(io.BytesIO(content)) as source:
+    if wb.read_only or wb.write_only:
+        wb.save(buffer)
+    else:  # as Workbook.save, but the parts stored: they are compressed once, below (an annotated copy: 4 ms less)
+        wb.properties.modified = dt.datetime.now(tz=dt.UTC).replace(tzinfo=None)
+        ExcelWriter(wb, zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED, allowZip64=True)).save()
+    with zipfile.ZipFile(buffer) as source:
         parts = {info.filename: source.read(info) for info in source.infolist()}
     fixed = {name: _HEADER_FOOTER.sub(lambda m: m.group(0).replace(b"_x000a_", b"&#10;"), data)
              for name, data in parts.items() if name.startswith("xl/worksheets/") and b"_x000a_" in data}
-    if not fixed:
-        return content
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         for name, data in parts.items():

@@ -173,6 +173,16 @@ def reports_frame(spec: TemplateSpec, hierarchy: Hierarchy, period: Period,
 TEXT_CHECKED = ("phone", "email")  # input types whose text is matched against a pattern
 
 
+def _stacked_categorical(values: Sequence[str], repeat: int = 1, tile: int = 1) -> pd.Categorical:
+    """`pd.Categorical(np.tile(np.repeat(values, repeat), tile))`, made from the codes of the values: factorising the
+    1.8 million strings of a national frame cost a third of a second."""
+    codes, categories = pd.factorize(np.asarray(values, dtype=object), sort=True)
+    stacked = np.tile(np.repeat(codes, repeat), tile)
+    if not len(stacked):  # no report: no categories either, as pd.Categorical of nothing
+        return pd.Categorical(np.asarray([], dtype=object))
+    return pd.Categorical.from_codes(stacked, categories=categories)
+
+
 def fields_frame(spec: TemplateSpec, reports: Sequence[ParsedReport]) -> pd.DataFrame:
     """One row per report × input field (1.8 million rows nationally), stacked from the parser's arrays."""
     inputs = [i for i, f in enumerate(spec.fields) if f.is_input]
@@ -197,9 +207,9 @@ def fields_frame(spec: TemplateSpec, reports: Sequence[ParsedReport]) -> pd.Data
 
     # Categorical keys: Great Expectations' row conditions compare them ~2x faster on 1.8 million rows.
     return pd.DataFrame({
-        ID: pd.Categorical(np.repeat(np.array([r.submission_id for r in reports], dtype=object), m)),
-        "field_key": pd.Categorical(per_field([f.key for f in fields])),
-        "type": pd.Categorical(per_field([f.type for f in fields])),
+        ID: _stacked_categorical([r.submission_id for r in reports], repeat=m),
+        "field_key": _stacked_categorical([f.key for f in fields], tile=n),
+        "type": _stacked_categorical([f.type for f in fields], tile=n),
         "required": per_field([f.required for f in fields]),
         "numeric": per_field([f.is_numeric for f in fields]),
         "blank": blank.ravel(),
